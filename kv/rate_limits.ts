@@ -1,0 +1,83 @@
+/**
+ * Fixed-window rate limits kept in KV, so they hold across every instance.
+ *
+ * {@link reserveAttempt} takes a slot with a compare-and-set before the expensive work,
+ * so a burst of parallel requests cannot overshoot the limit; {@link releaseAttempt}
+ * gives a slot back (e.g. a successful sign-in does not count as a failure).
+ *
+ * @example
+ * ```ts
+ * const r = await reserveAttempt(kv, [{ bucket: "login-ip", subject: ip }], 10, 900);
+ * if (!r.ok) return tooMany(r.retryAfter);
+ * ```
+ * @module
+ */
+import * as keys from "./keys.ts";
+
+/** One counter: a bucket name (what is limited) and a subject (who). */
+export interface LimitSubject {
+  bucket: string;
+  subject: string;
+}
+
+/** Outcome of {@link reserveAttempt}. */
+export type Reservation =
+  | { ok: true; keys: Deno.KvKey[] }
+  | { ok: false; retryAfter: number };
+
+function windowOf(windowSeconds: number, now: number) {
+  const ms = windowSeconds * 1000;
+  const start = Math.floor(now / ms) * ms;
+  return { start, end: start + ms };
+}
+
+/**
+ * Counts one attempt against every subject, unless any is already at `max`.
+ * Returns the keys to pass to {@link releaseAttempt}, or seconds until the window ends.
+ */
+export async function reserveAttempt(
+  kv: Deno.Kv,
+  subjects: LimitSubject[],
+  max: number,
+  windowSeconds: number,
+  now = Date.now(),
+): Promise<Reservation> {
+  const { start, end } = windowOf(windowSeconds, now);
+  const counterKeys = subjects.map((s) => keys.rateLimit(s.bucket, s.subject, start));
+  for (let i = 0; i < 20; i++) {
+    const entries = await kv.getMany<number[]>(counterKeys);
+    if (entries.some((e) => (e.value ?? 0) >= max)) {
+      return { ok: false, retryAfter: Math.max(1, Math.ceil((end - now) / 1000)) };
+    }
+    const op = kv.atomic();
+    for (const e of entries) {
+      op.check(e).set(e.key, (e.value ?? 0) + 1, { expireIn: end - now + 60_000 });
+    }
+    if ((await op.commit()).ok) return { ok: true, keys: counterKeys };
+  }
+  // Heavy contention on one counter: refuse rather than let the attempt through.
+  return { ok: false, retryAfter: 1 };
+}
+
+/** Gives back one slot on each counter taken by {@link reserveAttempt}. */
+export async function releaseAttempt(kv: Deno.Kv, counterKeys: Deno.KvKey[]): Promise<void> {
+  for (const key of counterKeys) {
+    for (let i = 0; i < 20; i++) {
+      const e = await kv.get<number>(key);
+      if (!e.value) break;
+      const ok = await kv.atomic().check(e).set(key, e.value - 1, { expireIn: 3_600_000 }).commit();
+      if (ok.ok) break;
+    }
+  }
+}
+
+/** Reads how many attempts a subject has used in the current window. */
+export async function attemptsUsed(
+  kv: Deno.Kv,
+  s: LimitSubject,
+  windowSeconds: number,
+  now = Date.now(),
+): Promise<number> {
+  const { start } = windowOf(windowSeconds, now);
+  return (await kv.get<number>(keys.rateLimit(s.bucket, s.subject, start))).value ?? 0;
+}

@@ -1,0 +1,112 @@
+/**
+ * Users, the unique email index, and sign-up (user + personal workspace + session in one
+ * atomic).
+ *
+ * @example
+ * ```ts
+ * const r = await createAccount(kv, policy, { email, emailKey, name, passwordHash, userAgent, ip });
+ * if (!r.ok) console.log(r.error); // "email_taken"
+ * ```
+ * @module
+ */
+import * as keys from "./keys.ts";
+import { ConflictError } from "./db.ts";
+import { newId } from "../lib/crypto.ts";
+import { addSession, type NewSession, newSession, type SessionPolicy } from "./sessions.ts";
+import { addWorkspace, newWorkspace, slugify, suffixedSlug, type Workspace } from "./workspaces.ts";
+
+/** A user record. */
+export interface User {
+  id: string;
+  /** As typed at sign-up (trimmed, NFC); where mail goes. */
+  email: string;
+  /** Lookup key: {@link import("../lib/email.ts").emailKey}. */
+  emailKey: string;
+  name: string;
+  /** argon2id PHC string; null for accounts that sign in only by OAuth. */
+  passwordHash: string | null;
+  createdAt: number;
+  emailVerifiedAt: number | null;
+  /** Where sign-in lands. */
+  defaultWorkspaceId: string;
+}
+
+/** Input for {@link createAccount}. */
+export interface NewAccount {
+  email: string;
+  emailKey: string;
+  name: string;
+  passwordHash: string;
+  userAgent: string;
+  ip: string;
+}
+
+/** Result of {@link createAccount}. */
+export type CreateAccountResult =
+  | { ok: true; user: User; workspace: Workspace; session: NewSession }
+  | { ok: false; error: "email_taken" };
+
+/** The personal workspace's display name for a user. */
+export function personalWorkspaceName(name: string, email: string): string {
+  const who = name || email.slice(0, email.lastIndexOf("@"));
+  return `${who}'s workspace`.slice(0, 80);
+}
+
+/**
+ * Creates a user, their personal workspace (owner membership pair) and a first session,
+ * all in one atomic guarded by the email index: of N concurrent sign-ups with one
+ * address exactly one succeeds.
+ */
+export async function createAccount(
+  kv: Deno.Kv,
+  policy: SessionPolicy,
+  input: NewAccount,
+  now = Date.now(),
+): Promise<CreateAccountResult> {
+  const base = slugify(input.name || input.email.slice(0, input.email.lastIndexOf("@")));
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const userId = newId(now);
+    const slug = attempt === 0 ? base : suffixedSlug(base);
+    const workspace = newWorkspace({
+      name: personalWorkspaceName(input.name, input.email),
+      slug,
+      ownerId: userId,
+      personal: true,
+    }, now);
+    const user: User = {
+      id: userId,
+      email: input.email,
+      emailKey: input.emailKey,
+      name: input.name,
+      passwordHash: input.passwordHash,
+      createdAt: now,
+      emailVerifiedAt: null,
+      defaultWorkspaceId: workspace.id,
+    };
+    const session = newSession(policy, { userId, userAgent: input.userAgent, ip: input.ip }, now);
+    const op = kv.atomic()
+      .check({ key: keys.userByEmail(input.emailKey), versionstamp: null })
+      .check({ key: keys.user(userId), versionstamp: null })
+      .set(keys.user(userId), user)
+      .set(keys.userByEmail(input.emailKey), userId);
+    addWorkspace(op, workspace, now);
+    addSession(op, policy, session, now);
+    if ((await op.commit()).ok) return { ok: true, user, workspace, session };
+    // Find out which check failed: the address (final) or the slug (try another).
+    if ((await kv.get(keys.userByEmail(input.emailKey))).value) {
+      return { ok: false, error: "email_taken" };
+    }
+  }
+  throw new ConflictError("workspace slugs");
+}
+
+/** Reads a user by id. */
+export async function getUser(kv: Deno.Kv, id: string): Promise<User | null> {
+  return (await kv.get<User>(keys.user(id))).value;
+}
+
+/** Reads a user by email lookup key. */
+export async function getUserByEmailKey(kv: Deno.Kv, emailKey: string): Promise<User | null> {
+  const id = (await kv.get<string>(keys.userByEmail(emailKey))).value;
+  return id ? await getUser(kv, id) : null;
+}

@@ -1,0 +1,148 @@
+/**
+ * Workspaces and memberships. A membership is a pair written in one atomic:
+ * ["memberships", ws, user] (the workspace's member list) and
+ * ["user_workspaces", user, ws] (the user's switcher list, with slug and name).
+ *
+ * @example
+ * ```ts
+ * const view = await getWorkspaceForMember(kv, slug, userId);
+ * if (!view) return notFound();
+ * ```
+ * @module
+ */
+import * as keys from "./keys.ts";
+import { HintCache } from "./db.ts";
+import { newId, randomToken } from "../lib/crypto.ts";
+
+/** Roles, most powerful first. */
+export type Role = "owner" | "admin" | "member";
+
+/** A workspace record. */
+export interface Workspace {
+  id: string;
+  slug: string;
+  name: string;
+  ownerId: string;
+  /** Created automatically at sign-up. */
+  personal: boolean;
+  createdAt: number;
+}
+
+/** ["memberships", ws, user] value. */
+export interface Membership {
+  workspaceId: string;
+  userId: string;
+  role: Role;
+  joinedAt: number;
+}
+
+/** ["user_workspaces", user, ws] value: what the switcher shows. */
+export interface UserWorkspace {
+  workspaceId: string;
+  slug: string;
+  name: string;
+  role: Role;
+}
+
+/** Most characters in a workspace name. */
+export const WORKSPACE_NAME_MAX = 80;
+
+/** Turns a name into a URL slug: lowercase ASCII letters, digits and single hyphens. */
+export function slugify(name: string): string {
+  const s = name.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40).replace(/-+$/, "");
+  return s || "workspace";
+}
+
+/** A slug with a short random suffix, for when the plain one is taken. */
+export function suffixedSlug(base: string): string {
+  return `${base.slice(0, 33)}-${
+    randomToken(4).toLowerCase().replace(/[^a-z0-9]/g, "x").slice(0, 6)
+  }`;
+}
+
+/** Builds a new workspace record. */
+export function newWorkspace(
+  input: { name: string; slug: string; ownerId: string; personal: boolean },
+  now = Date.now(),
+): Workspace {
+  return { id: newId(now), createdAt: now, ...input };
+}
+
+/** Adds the writes that create `ws` with its owner's membership pair to an atomic. */
+export function addWorkspace(
+  op: Deno.AtomicOperation,
+  ws: Workspace,
+  now = Date.now(),
+): Deno.AtomicOperation {
+  const m: Membership = { workspaceId: ws.id, userId: ws.ownerId, role: "owner", joinedAt: now };
+  const uw: UserWorkspace = { workspaceId: ws.id, slug: ws.slug, name: ws.name, role: "owner" };
+  return op
+    .check({ key: keys.workspace(ws.id), versionstamp: null })
+    .check({ key: keys.workspaceBySlug(ws.slug), versionstamp: null })
+    .set(keys.workspace(ws.id), ws)
+    .set(keys.workspaceBySlug(ws.slug), ws.id)
+    .set(keys.membership(ws.id, ws.ownerId), m)
+    .set(keys.userWorkspace(ws.ownerId, ws.id), uw);
+}
+
+/** Reads a workspace by id. */
+export async function getWorkspace(kv: Deno.Kv, id: string): Promise<Workspace | null> {
+  return (await kv.get<Workspace>(keys.workspace(id))).value;
+}
+
+/** Reads a workspace by slug. */
+export async function getWorkspaceBySlug(kv: Deno.Kv, slug: string): Promise<Workspace | null> {
+  const id = (await kv.get<string>(keys.workspaceBySlug(slug))).value;
+  return id ? await getWorkspace(kv, id) : null;
+}
+
+/** Lists the workspaces a user belongs to (switcher order: by id, i.e. creation). */
+export async function listUserWorkspaces(
+  kv: Deno.Kv,
+  userId: string,
+  limit = 100,
+): Promise<UserWorkspace[]> {
+  const out: UserWorkspace[] = [];
+  for await (
+    const e of kv.list<UserWorkspace>({ prefix: keys.userWorkspaces(userId) }, { limit })
+  ) {
+    out.push(e.value);
+  }
+  return out;
+}
+
+/** Lists a workspace's members. */
+export async function listMembers(kv: Deno.Kv, workspaceId: string): Promise<Membership[]> {
+  const out: Membership[] = [];
+  for await (const e of kv.list<Membership>({ prefix: keys.workspaceMembers(workspaceId) })) {
+    out.push(e.value);
+  }
+  return out;
+}
+
+/** Slug → workspace id hints. A hint only picks keys to prefetch; KV stays the authority. */
+export const slugHints: HintCache<string> = new HintCache<string>();
+
+/** A workspace with the viewer's membership. */
+export interface MemberView {
+  workspace: Workspace;
+  membership: Membership;
+}
+
+/** Reads a workspace by slug for a member; null when absent or the user is not a member. */
+export async function getWorkspaceForMember(
+  kv: Deno.Kv,
+  slug: string,
+  userId: string,
+): Promise<MemberView | null> {
+  const id = (await kv.get<string>(keys.workspaceBySlug(slug))).value;
+  if (!id) return null;
+  slugHints.set(slug, id);
+  const [ws, m] = await kv.getMany<[Workspace, Membership]>([
+    keys.workspace(id),
+    keys.membership(id, userId),
+  ]);
+  if (!ws.value || !m.value) return null;
+  return { workspace: ws.value, membership: m.value };
+}

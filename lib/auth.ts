@@ -1,0 +1,105 @@
+/**
+ * Session cookies and the signed-in state of a request.
+ *
+ * The cookie holds a 256-bit random token (`HttpOnly; SameSite=Lax; Path=/`, plus
+ * `Secure` and the `__Host-` prefix when APP_URL is https). {@link getAuth} loads the
+ * session, the user and their workspaces once per request.
+ *
+ * @example
+ * ```ts
+ * const auth = await getAuth(c);
+ * if (!auth.ok) return signInRedirect(c, auth.reason);
+ * ```
+ * @module
+ */
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import type { Ctx } from "./http.ts";
+import type { Config } from "./config.ts";
+import { loadSession, type Session, type SessionFailure } from "../kv/sessions.ts";
+import { getUser, type User } from "../kv/users.ts";
+
+/** The session cookie's name for a configuration. */
+export function sessionCookieName(config: Config): string {
+  return config.secureCookies ? "__Host-lodge_session" : "lodge_session";
+}
+
+/** Sets the session cookie (a session cookie lifetime: the server decides expiry). */
+export function setSessionCookie(c: Ctx, token: string): void {
+  const config = c.get("config");
+  setCookie(c, sessionCookieName(config), token, {
+    httpOnly: true,
+    sameSite: "Lax",
+    path: "/",
+    secure: config.secureCookies,
+    maxAge: config.sessionAbsoluteLifetime,
+  });
+}
+
+/** Clears the session cookie. */
+export function clearSessionCookie(c: Ctx): void {
+  const config = c.get("config");
+  deleteCookie(c, sessionCookieName(config), { path: "/", secure: config.secureCookies });
+}
+
+/** The raw session token from the request's cookie, if any. */
+export function sessionToken(c: Ctx): string | undefined {
+  const t = getCookie(c, sessionCookieName(c.get("config")));
+  return t && /^[A-Za-z0-9_-]{43}$/.test(t) ? t : undefined;
+}
+
+/** A signed-in request. */
+export interface SignedIn {
+  ok: true;
+  session: Session;
+  tokenHash: string;
+  user: User;
+}
+
+/** The request's sign-in state. */
+export type AuthState = SignedIn | { ok: false; reason: SessionFailure };
+
+const AUTH = new WeakMap<Request, Promise<AuthState>>();
+
+async function load(c: Ctx): Promise<AuthState> {
+  const res = await loadSession(c.get("kv"), c.get("config"), sessionToken(c));
+  if (!res.ok) return res;
+  const user = await getUser(c.get("kv"), res.session.userId);
+  if (!user) return { ok: false, reason: "unknown" };
+  return { ok: true, session: res.session, tokenHash: res.tokenHash, user };
+}
+
+/** Loads (once per request) who is signed in. */
+export function getAuth(c: Ctx): Promise<AuthState> {
+  let p = AUTH.get(c.req.raw);
+  if (!p) {
+    p = load(c);
+    AUTH.set(c.req.raw, p);
+  }
+  return p;
+}
+
+/** Records an auth state already established by a route (e.g. the workspace page's getMany). */
+export function setAuth(c: Ctx, state: AuthState): void {
+  AUTH.set(c.req.raw, Promise.resolve(state));
+}
+
+/**
+ * The answer for a request that needs a session and has none: 303 to the sign-in page
+ * with `next` for pages, 401 JSON for /api. A stale cookie is cleared.
+ */
+export function signInRequired(c: Ctx, reason: SessionFailure): Response {
+  if (reason !== "missing") clearSessionCookie(c);
+  if (c.req.path.startsWith("/api/")) {
+    return c.json({
+      error: "unauthenticated",
+      reason,
+      message: "Sign in to continue.",
+      requestId: c.get("requestId"),
+    }, 401);
+  }
+  const url = new URL(c.req.url);
+  const next = url.pathname + url.search;
+  const params = new URLSearchParams({ next });
+  if (reason === "idle_timeout" || reason === "expired") params.set("m", "expired");
+  return c.redirect(`/login?${params}`, 303);
+}

@@ -1,0 +1,50 @@
+/**
+ * Email addresses: the typed form is kept for display and mail; the lookup key is
+ * trimmed, Unicode-normalized (NFC) and lower-cased. Mail is always sent to the address
+ * stored on the account, never to a typed string.
+ *
+ * @example
+ * ```ts
+ * const parsed = parseEmail("  Ada@Example.COM ");
+ * if (parsed.ok) parsed.key; // "ada@example.com"
+ * ```
+ * @module
+ */
+import { textProblem } from "./text.ts";
+
+/** The result of {@link parseEmail}. */
+export type ParsedEmail =
+  | { ok: true; display: string; key: string }
+  | { ok: false; error: string };
+
+// Local part: dot-atom of printable characters (any letter or digit, including non-ASCII,
+// and RFC 5322 atext symbols); domain: labels of letters, digits and hyphens.
+const LOCAL = /^[\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+(\.[\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+)*$/u;
+const LABEL = /^[\p{L}\p{N}]([\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?$/u;
+
+/** The lookup key for an address (no syntax check). */
+export function emailKey(address: string): string {
+  return address.trim().normalize("NFC").toLowerCase();
+}
+
+/** Validates an address typed by a person. */
+export function parseEmail(raw: string): ParsedEmail {
+  const display = raw.trim().normalize("NFC");
+  if (display === "") return { ok: false, error: "Enter your email address." };
+  if ([...display].length > 254) {
+    return { ok: false, error: "That email address is too long (254 characters at most)." };
+  }
+  const problem = textProblem(display, { max: 254 });
+  if (problem) return { ok: false, error: `The email address ${problem}.` };
+  const at = display.lastIndexOf("@");
+  const local = display.slice(0, at);
+  const domain = display.slice(at + 1);
+  const labels = domain.split(".");
+  if (
+    at < 1 || [...local].length > 64 || !LOCAL.test(local) || labels.length < 2 ||
+    !labels.every((l) => LABEL.test(l)) || /^\d+$/.test(labels.at(-1)!)
+  ) {
+    return { ok: false, error: "Enter an email address like name@example.com." };
+  }
+  return { ok: true, display, key: display.toLowerCase() };
+}

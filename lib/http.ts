@@ -1,0 +1,124 @@
+/**
+ * The Hono environment shared by every route, and small request/response helpers.
+ *
+ * @example
+ * ```ts
+ * const app = new Hono<AppEnv>();
+ * app.get("/x", (c) => problem(c, 404, "not_found", "No such thing."));
+ * ```
+ * @module
+ */
+import type { Context } from "hono";
+import type { Config } from "./config.ts";
+import type { Assets } from "./assets.ts";
+
+/** Per-request variables set by middleware. */
+export interface AppVariables {
+  config: Config;
+  kv: Deno.Kv;
+  assets: Assets;
+  requestId: string;
+  secureHeadersNonce?: string;
+  clientIp: string;
+}
+
+/** Hono generics for Lodge: `c.env` is Deno.serve's connection info when served. */
+export interface AppEnv {
+  Variables: AppVariables;
+  Bindings: { remoteAddr?: { hostname?: string } } | undefined;
+}
+
+/** The route context type. */
+export type Ctx = Context<AppEnv>;
+
+/** True when the request is for the JSON API. */
+export function isApi(c: Ctx): boolean {
+  return c.req.path === "/api" || c.req.path.startsWith("/api/");
+}
+
+/** A JSON problem answer: `{ error, message, requestId }`. */
+export function problem(
+  c: Ctx,
+  status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 429 | 500 | 503,
+  error: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  for (const [k, v] of Object.entries(headers)) c.header(k, v);
+  return c.json({ error, message, requestId: c.get("requestId") }, status);
+}
+
+/**
+ * Returns `next` when it is a same-site relative path (`/x`), otherwise `fallback`.
+ * Refuses `//host`, `/\host`, schemes, control characters and anything that
+ * resolves to another origin.
+ */
+export function safeNext(next: string | undefined | null, fallback = "/"): string {
+  if (!next || next.length > 2048) return fallback;
+  if (!next.startsWith("/") || next.startsWith("//") || next.includes("\\")) return fallback;
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f\s]/.test(next)) return fallback;
+  const base = "http://lodge.invalid";
+  let url: URL;
+  try {
+    url = new URL(next, base);
+  } catch {
+    return fallback;
+  }
+  if (url.origin !== base) return fallback;
+  return url.pathname + url.search + url.hash;
+}
+
+/** A form that parsed, with typed access to its single-valued string fields. */
+export interface FormFields {
+  get(name: string): string;
+  has(name: string): boolean;
+}
+
+/** Outcome of {@link readForm}. */
+export type FormResult =
+  | { ok: true; fields: FormFields }
+  | { ok: false; status: 400 | 415; message: string };
+
+/**
+ * Reads an HTML form body (urlencoded or multipart). Files, repeated fields and bodies
+ * of the wrong type are refused with a status and a message for the person.
+ */
+export async function readForm(c: Ctx, allowed: readonly string[]): Promise<FormResult> {
+  const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
+  if (type !== "application/x-www-form-urlencoded" && type !== "multipart/form-data") {
+    return { ok: false, status: 415, message: "This form must be sent as a web form." };
+  }
+  let body: Record<string, string | File | (string | File)[]>;
+  try {
+    body = await c.req.parseBody({ all: true });
+  } catch {
+    return { ok: false, status: 400, message: "The form could not be read. Please try again." };
+  }
+  const values = new Map<string, string>();
+  for (const name of allowed) {
+    const v = body[name];
+    if (v === undefined) continue;
+    if (Array.isArray(v)) {
+      return { ok: false, status: 400, message: `The field “${name}” was sent more than once.` };
+    }
+    if (typeof v !== "string") {
+      return { ok: false, status: 400, message: `The field “${name}” must be text, not a file.` };
+    }
+    values.set(name, v);
+  }
+  return {
+    ok: true,
+    fields: { get: (n) => values.get(n) ?? "", has: (n) => values.has(n) },
+  };
+}
+
+/** The client address: from the connection, or X-Forwarded-For only when trusted. */
+export function clientIp(c: Ctx, trustProxy: boolean): string {
+  if (trustProxy) {
+    const xff = c.req.header("x-forwarded-for");
+    const last = xff?.split(",").map((s) => s.trim()).filter(Boolean).at(-1);
+    if (last && last.length <= 64 && /^[0-9a-fA-F:.]+$/.test(last)) return last;
+  }
+  return c.env?.remoteAddr?.hostname ?? "unknown";
+}

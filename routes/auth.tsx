@@ -1,0 +1,317 @@
+/**
+ * Sign-up, sign-in and sign-out pages. Forms post and redirect (no JavaScript needed).
+ *
+ * @example
+ * ```ts
+ * app.route("/", authRoutes());
+ * ```
+ * @module
+ */
+import { Hono } from "hono";
+import { Layout, type PageContext } from "../components/Layout.tsx";
+import { Alert, Field } from "../components/Form.tsx";
+import { type AppEnv, type Ctx, readForm, safeNext } from "../lib/http.ts";
+import { pageContext, renderPage } from "../lib/render.tsx";
+import { clearSessionCookie, getAuth, sessionToken, setSessionCookie } from "../lib/auth.ts";
+import { parseEmail } from "../lib/email.ts";
+import { cleanText, textProblem } from "../lib/text.ts";
+import { hashPassword, passwordProblem, verifyDummy, verifyPassword } from "../lib/password.ts";
+import { sha256Hex } from "../lib/crypto.ts";
+import { createAccount, getUserByEmailKey, type User } from "../kv/users.ts";
+import { createSession, revokeSessionByToken } from "../kv/sessions.ts";
+import { getWorkspace, listUserWorkspaces } from "../kv/workspaces.ts";
+import { releaseAttempt, reserveAttempt } from "../kv/rate_limits.ts";
+import { errorResponse } from "./errors.tsx";
+
+/** Most characters in a display name. */
+export const NAME_MAX = 100;
+
+const NOTICES: Record<string, string> = {
+  signed_out: "You have signed out.",
+  expired: "Your session has expired. Please sign in again.",
+};
+
+interface SignupValues {
+  email: string;
+  name: string;
+}
+
+function SignupPage(
+  { page, values, errors, formError, next }: {
+    page: PageContext;
+    values: SignupValues;
+    errors: Partial<Record<"email" | "name" | "password", string>>;
+    formError?: string;
+    next: string;
+  },
+) {
+  return (
+    <Layout page={page} title="Create your account" narrow>
+      <section class="card">
+        <h1>Create your account</h1>
+        {formError && <Alert kind="error">{formError}</Alert>}
+        <form method="post" action="/signup" novalidate>
+          <input type="hidden" name="next" value={next} />
+          <Field
+            label="Email"
+            name="email"
+            type="email"
+            value={values.email}
+            error={errors.email}
+            autocomplete="email"
+            required
+            autofocus={!values.email || !!errors.email}
+            maxLength={254}
+          />
+          <Field
+            label="Name (optional)"
+            name="name"
+            value={values.name}
+            error={errors.name}
+            autocomplete="name"
+            maxLength={NAME_MAX}
+          />
+          <Field
+            label="Password"
+            name="password"
+            type="password"
+            error={errors.password}
+            hint="At least 8 characters. Long passphrases are welcome."
+            autocomplete="new-password"
+            required
+            autofocus={!!values.email && !errors.email}
+            minLength={8}
+            maxLength={1024}
+          />
+          <button type="submit" class="button primary">Create account</button>
+        </form>
+        <p class="muted">
+          Already have an account?{" "}
+          <a href={next !== "/" ? `/login?next=${encodeURIComponent(next)}` : "/login"}>Sign in</a>
+        </p>
+      </section>
+    </Layout>
+  );
+}
+
+function LoginPage(
+  { page, email, error, notice, next }: {
+    page: PageContext;
+    email: string;
+    error?: string;
+    notice?: string;
+    next: string;
+  },
+) {
+  return (
+    <Layout page={page} title="Sign in" narrow>
+      <section class="card">
+        <h1>Sign in to Lodge</h1>
+        {notice && <Alert kind="info">{notice}</Alert>}
+        {error && <Alert kind="error">{error}</Alert>}
+        <form method="post" action="/login" novalidate>
+          <input type="hidden" name="next" value={next} />
+          <Field
+            label="Email"
+            name="email"
+            type="email"
+            value={email}
+            autocomplete="username"
+            required
+            autofocus={!email}
+            maxLength={254}
+          />
+          <Field
+            label="Password"
+            name="password"
+            type="password"
+            autocomplete="current-password"
+            required
+            autofocus={!!email}
+          />
+          <button type="submit" class="button primary">Sign in</button>
+        </form>
+        <p class="muted">
+          New to Lodge?{" "}
+          <a href={next !== "/" ? `/signup?next=${encodeURIComponent(next)}` : "/signup"}>
+            Create an account
+          </a>
+        </p>
+      </section>
+    </Layout>
+  );
+}
+
+/** Where a signed-in user lands: their default workspace, else their first, else home. */
+export async function landingPath(kv: Deno.Kv, user: User): Promise<string> {
+  const ws = await getWorkspace(kv, user.defaultWorkspaceId);
+  if (ws) return `/w/${encodeURIComponent(ws.slug)}`;
+  const [first] = await listUserWorkspaces(kv, user.id, 1);
+  return first ? `/w/${encodeURIComponent(first.slug)}` : "/account";
+}
+
+function clientMeta(c: Ctx) {
+  return {
+    userAgent: cleanText(c.req.header("user-agent") ?? "").slice(0, 512),
+    ip: c.get("clientIp"),
+  };
+}
+
+/** Routes: /signup, /login, /logout. */
+export function authRoutes(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.get("/signup", async (c) => {
+    const auth = await getAuth(c);
+    const next = safeNext(c.req.query("next"));
+    if (auth.ok) {
+      return c.redirect(next !== "/" ? next : await landingPath(c.get("kv"), auth.user), 303);
+    }
+    return renderPage(
+      c,
+      <SignupPage page={pageContext(c)} values={{ email: "", name: "" }} errors={{}} next={next} />,
+    );
+  });
+
+  app.post("/signup", async (c) => {
+    const form = await readForm(c, ["email", "password", "name", "next"]);
+    if (!form.ok) return errorResponse(c, form.status, form.message);
+    const f = form.fields;
+    const next = safeNext(f.get("next"));
+    const values = {
+      email: cleanText(f.get("email")).slice(0, 300),
+      name: cleanText(f.get("name")),
+    };
+    const errors: Partial<Record<"email" | "name" | "password", string>> = {};
+    const email = parseEmail(f.get("email"));
+    if (!email.ok) errors.email = email.error;
+    const nameProblem = textProblem(values.name, { max: NAME_MAX });
+    if (nameProblem) {
+      errors.name = `Your name ${nameProblem}.`;
+      values.name = values.name.slice(0, NAME_MAX * 2);
+    }
+    const pwProblem = passwordProblem(f.get("password"));
+    if (pwProblem) errors.password = pwProblem;
+    if (!email.ok || nameProblem || pwProblem) {
+      return renderPage(
+        c,
+        <SignupPage
+          page={pageContext(c)}
+          values={values}
+          errors={errors}
+          formError="Please fix the highlighted fields."
+          next={next}
+        />,
+        422,
+      );
+    }
+    const kv = c.get("kv");
+    const passwordHash = await hashPassword(f.get("password"));
+    const result = await createAccount(kv, c.get("config"), {
+      email: email.display,
+      emailKey: email.key,
+      name: values.name,
+      passwordHash,
+      ...clientMeta(c),
+    });
+    if (!result.ok) {
+      return renderPage(
+        c,
+        <SignupPage
+          page={pageContext(c)}
+          values={values}
+          errors={{ email: "An account with this email address already exists. Sign in instead." }}
+          next={next}
+        />,
+        409,
+      );
+    }
+    const old = sessionToken(c);
+    if (old) await revokeSessionByToken(kv, old);
+    setSessionCookie(c, result.session.token);
+    return c.redirect(
+      next !== "/" ? next : `/w/${encodeURIComponent(result.workspace.slug)}`,
+      303,
+    );
+  });
+
+  app.get("/login", async (c) => {
+    const next = safeNext(c.req.query("next"));
+    const auth = await getAuth(c);
+    if (auth.ok) {
+      return c.redirect(next !== "/" ? next : await landingPath(c.get("kv"), auth.user), 303);
+    }
+    const notice = NOTICES[c.req.query("m") ?? ""];
+    return renderPage(c, <LoginPage page={pageContext(c)} email="" notice={notice} next={next} />);
+  });
+
+  app.post("/login", async (c) => {
+    const form = await readForm(c, ["email", "password", "next"]);
+    if (!form.ok) return errorResponse(c, form.status, form.message);
+    const f = form.fields;
+    const next = safeNext(f.get("next"));
+    const typed = cleanText(f.get("email")).slice(0, 300);
+    const password = f.get("password");
+    const page = (status: 401 | 422 | 429, error: string) =>
+      renderPage(
+        c,
+        <LoginPage page={pageContext(c)} email={typed} error={error} next={next} />,
+        status,
+      );
+
+    if (!typed || !password) return page(422, "Enter your email address and password.");
+    if (password.length > 4096) return page(401, "The email address or password is incorrect.");
+    const email = parseEmail(typed);
+    const key = email.ok ? email.key : typed.toLowerCase();
+    const config = c.get("config");
+    const kv = c.get("kv");
+
+    const reservation = await reserveAttempt(
+      kv,
+      [
+        { bucket: "login-account", subject: sha256Hex(key) },
+        { bucket: "login-ip", subject: c.get("clientIp") },
+      ],
+      config.loginRateLimitMax,
+      config.loginRateLimitWindow,
+    );
+    if (!reservation.ok) {
+      c.header("Retry-After", String(reservation.retryAfter));
+      const minutes = Math.ceil(reservation.retryAfter / 60);
+      return page(
+        429,
+        `Too many failed sign-in attempts. Try again in ${minutes} minute${
+          minutes === 1 ? "" : "s"
+        }.`,
+      );
+    }
+
+    const user = email.ok ? await getUserByEmailKey(kv, email.key) : null;
+    const valid = user?.passwordHash
+      ? await verifyPassword(user.passwordHash, password)
+      : await verifyDummy(password);
+    if (!user || !valid) return page(401, "The email address or password is incorrect.");
+
+    // A success is not a failure: give the slots back.
+    await releaseAttempt(kv, reservation.keys);
+    const old = sessionToken(c);
+    if (old) await revokeSessionByToken(kv, old);
+    const { token } = await createSession(kv, config, { userId: user.id, ...clientMeta(c) });
+    setSessionCookie(c, token);
+    return c.redirect(next !== "/" ? next : await landingPath(kv, user), 303);
+  });
+
+  app.post("/logout", async (c) => {
+    const token = sessionToken(c);
+    if (token) await revokeSessionByToken(c.get("kv"), token);
+    clearSessionCookie(c);
+    return c.redirect("/login?m=signed_out", 303);
+  });
+
+  app.on(["GET", "HEAD"], "/logout", (c) => {
+    c.header("Allow", "POST");
+    return errorResponse(c, 405, "Use the “Sign out” button to sign out.");
+  });
+
+  return app;
+}

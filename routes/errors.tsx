@@ -1,0 +1,113 @@
+/**
+ * Error answers: friendly pages for browsers, JSON problems for /api. Never a stack trace.
+ *
+ * @example
+ * ```ts
+ * app.notFound(notFound);
+ * app.onError(onError);
+ * ```
+ * @module
+ */
+import type { ErrorHandler, NotFoundHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { Layout } from "../components/Layout.tsx";
+import { type AppEnv, type Ctx, isApi, problem } from "../lib/http.ts";
+import { pageContext, renderPage } from "../lib/render.tsx";
+import { ConflictError } from "../kv/db.ts";
+import { captureError } from "../lib/observability.ts";
+
+type ErrorStatus = 400 | 403 | 404 | 405 | 409 | 413 | 415 | 500 | 503;
+
+const TEXT: Record<ErrorStatus, { title: string; message: string; code: string }> = {
+  400: {
+    title: "That request didn't work",
+    message: "The request could not be read.",
+    code: "bad_request",
+  },
+  403: {
+    title: "Request blocked",
+    message:
+      "This request did not come from a Lodge page, so it was blocked to protect your account. Go back, reload the page and try again.",
+    code: "forbidden",
+  },
+  404: {
+    title: "Page not found",
+    message: "There is nothing here. The link may be wrong, or you may not have access.",
+    code: "not_found",
+  },
+  405: {
+    title: "Not allowed",
+    message: "This address does not accept that kind of request.",
+    code: "method_not_allowed",
+  },
+  409: {
+    title: "Please try again",
+    message: "Something else changed at the same moment. Please try again.",
+    code: "conflict",
+  },
+  413: {
+    title: "Too much data",
+    message: "What you sent is larger than Lodge accepts.",
+    code: "payload_too_large",
+  },
+  415: {
+    title: "Unsupported format",
+    message: "Lodge cannot read data sent in that format.",
+    code: "unsupported_media_type",
+  },
+  500: {
+    title: "Something went wrong",
+    message:
+      "An unexpected error happened on our side. Nothing you did caused it; please try again.",
+    code: "internal_error",
+  },
+  503: {
+    title: "Temporarily unavailable",
+    message: "Lodge cannot reach its data store right now.",
+    code: "unavailable",
+  },
+};
+
+/** An error page or JSON problem with the given status. */
+export function errorResponse(c: Ctx, status: ErrorStatus, message?: string): Response {
+  const t = TEXT[status];
+  if (isApi(c)) return problem(c, status, t.code, message ?? t.message);
+  return renderPage(
+    c,
+    <Layout page={pageContext(c)} title={t.title} narrow>
+      <section class="card">
+        <h1>{t.title}</h1>
+        <p>{message ?? t.message}</p>
+        <p class="muted">
+          <a href="/">Go to the start page</a>
+          {status >= 500 && (
+            <>
+              · Reference: <code>{c.get("requestId")}</code>
+            </>
+          )}
+        </p>
+      </section>
+    </Layout>,
+    status,
+  );
+}
+
+/** Hono notFound handler. */
+export const notFound: NotFoundHandler<AppEnv> = (c) => errorResponse(c, 404);
+
+/** Hono error handler: known errors keep their status, the rest are logged and become 500. */
+export const onError: ErrorHandler<AppEnv> = (err, c) => {
+  if (err instanceof HTTPException) {
+    const status = err.status as ErrorStatus;
+    if (status in TEXT) return errorResponse(c, status);
+  }
+  if (err instanceof ConflictError) return errorResponse(c, 409);
+  console.error(`[${c.get("requestId")}] ${c.req.method} ${c.req.path}:`, err);
+  captureError(err, { requestId: c.get("requestId") });
+  return errorResponse(c, 500);
+};
+
+/** 413 for the body-size limit. */
+export const tooLarge = (c: Ctx) => errorResponse(c, 413);
+/** 403 for the CSRF check. */
+export const forbidden = (c: Ctx) => errorResponse(c, 403);

@@ -1,0 +1,51 @@
+/**
+ * `GET /health`: 200 `{"status":"ok","kv":"ok","version":…}` when KV answers a write and a
+ * read within the deadline; 503 naming the failing part otherwise.
+ *
+ * @example
+ * ```sh
+ * curl -s localhost:8000/health
+ * ```
+ * @module
+ */
+import { Hono } from "hono";
+import type { AppEnv } from "../lib/http.ts";
+import * as keys from "../kv/keys.ts";
+
+/** How long KV may take before /health reports it failing, ms. */
+export const HEALTH_KV_DEADLINE_MS = 2000;
+
+async function probeKv(kv: Deno.Kv): Promise<"ok" | string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), HEALTH_KV_DEADLINE_MS);
+  });
+  const probe = (async () => {
+    const now = Date.now();
+    await kv.set(keys.healthProbe(), now, { expireIn: 3_600_000 });
+    const read = await kv.get<number>(keys.healthProbe());
+    return read.value === null ? "read failed" : "ok";
+  })().catch((err) => `error: ${err?.name ?? "unknown"}`);
+  try {
+    return await Promise.race([probe, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Routes: /health. */
+export function healthRoutes(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.get("/health", async (c) => {
+    const kv = await probeKv(c.get("kv"));
+    const ok = kv === "ok";
+    c.header("Cache-Control", "no-store");
+    return c.json({
+      status: ok ? "ok" : "unavailable",
+      kv,
+      version: c.get("config").version,
+      ...(ok ? {} : { failing: ["kv"] }),
+    }, ok ? 200 : 503);
+  });
+  return app;
+}
