@@ -20,6 +20,10 @@ import { workspaceRoutes } from "./routes/workspaces.tsx";
 import { healthRoutes } from "./routes/health.ts";
 import { staticRoutes } from "./routes/static.ts";
 import { accountRoutes } from "./routes/account.tsx";
+import { tokenRoutes } from "./routes/tokens.ts";
+import { eventRoutes } from "./routes/events.ts";
+import { sessionRoutes } from "./routes/sessions.tsx";
+import { observabilityScope } from "./lib/observability.ts";
 
 /** What the app is built from. */
 export interface AppDeps {
@@ -38,11 +42,15 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     csrfProtection(deps.config.appUrl.origin, forbidden),
     bodySizeLimit(deps.config.bodyLimit, tooLarge),
   );
+  app.use(observabilityScope());
   app.route("/", staticRoutes());
   app.route("/", healthRoutes());
   app.route("/", authRoutes());
   app.route("/", accountRoutes());
   app.route("/", workspaceRoutes());
+  app.route("/", tokenRoutes());
+  app.route("/", eventRoutes());
+  app.route("/", sessionRoutes());
   app.notFound(notFound);
   app.onError(onError);
   return app;

@@ -13,6 +13,9 @@ import { loadAssets } from "./lib/assets.ts";
 import { createApp } from "./app.ts";
 import { hasher } from "./lib/password.ts";
 import { startQueueListener } from "./cron/queue.ts";
+import { initObservability } from "./lib/observability.ts";
+import { closeEventStreams } from "./routes/events.ts";
+import { ROTATE_SIGNING_KEYS_SCHEDULE, rotateSigningKeys } from "./cron/rotate_signing_keys.ts";
 
 let config;
 try {
@@ -25,10 +28,14 @@ try {
   throw err;
 }
 
+initObservability(config);
 const kv = await openKv(config.kvPath);
 const assets = await loadAssets();
 const app = createApp({ config, kv, assets });
 startQueueListener({ kv });
+Deno.cron("rotate signing keys", ROTATE_SIGNING_KEYS_SCHEDULE, async () => {
+  await rotateSigningKeys(kv, config);
+});
 console.log(`Password hashing: ${(await hasher()).name}`);
 
 const server = Deno.serve({
@@ -45,6 +52,7 @@ const server = Deno.serve({
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(signal, async () => {
+    closeEventStreams(); // open SSE bodies would keep shutdown() waiting forever
     await server.shutdown();
     kv.close();
     Deno.exit(0);

@@ -11,6 +11,7 @@
 import type { ComponentChildren } from "preact";
 import { Island } from "./Island.tsx";
 import WorkspaceSwitcher, { type WorkspaceSwitcherProps } from "../islands/WorkspaceSwitcher.tsx";
+import StatusBanner from "../islands/StatusBanner.tsx";
 
 /** What every page needs from the request. */
 export interface PageContext {
@@ -20,6 +21,10 @@ export interface PageContext {
   /** Signed-in user, for the header. */
   user?: { name: string; email: string } | null;
   switcher?: WorkspaceSwitcherProps | null;
+  /** Status banner settings (seconds); null turns the banner off (STATUS_BANNER=off). */
+  banner?: { refreshBuffer: number; idleWarning: number } | null;
+  /** On the sign-in page right after a sign-out: tell the other tabs. */
+  announceSignedOut?: boolean;
 }
 
 /** Props of {@link Layout}. */
@@ -73,6 +78,24 @@ export function Layout({ page, title, children, narrow }: LayoutProps) {
               )}
           </nav>
         </header>
+        {page.user && page.banner && (
+          <Island
+            name="StatusBanner"
+            component={StatusBanner}
+            props={{
+              mode: "live" as const,
+              ...page.banner,
+              workspace: page.switcher?.current?.slug ?? null,
+            }}
+          />
+        )}
+        {!page.user && page.banner && page.announceSignedOut && (
+          <Island
+            name="StatusBanner"
+            component={StatusBanner}
+            props={{ mode: "announce_signed_out" as const, ...page.banner, workspace: null }}
+          />
+        )}
         <main id="main" class={narrow ? "narrow" : undefined} tabIndex={-1}>
           {children}
         </main>

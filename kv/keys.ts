@@ -54,6 +54,34 @@ export const rateLimit = (bucket: string, subject: string, windowStart: number) 
 /** ["health_probe"] → number. Written by GET /health to prove KV answers. */
 export const healthProbe = () => ["health_probe"] as const;
 
+// --- Access tokens, revocations, live events, cron leases (issue 3) ---
+
+/** ["signing_keys", kid] → SigningKey (JWK pair + active/publish times). Written by lib/tokens.ts. */
+export const signingKey = (kid: string) => ["signing_keys", kid] as const;
+/** Prefix of {@link signingKey}: every key still signing or still published in the JWKS. */
+export const signingKeys = () => ["signing_keys"] as const;
+
+/** ["signing_key_current"] → kid (string) of the key that signs new tokens; lib/tokens.ts. */
+export const signingKeyCurrent = () => ["signing_key_current"] as const;
+
+/**
+ * ["session_revocations", tokenHash] → SessionRevocation (reason, when). Written by kv/sessions.ts
+ * in the same atomic that deletes the session, so the token endpoint and the banner can say why.
+ */
+export const sessionRevocation = (tokenHash: string) => ["session_revocations", tokenHash] as const;
+
+/** ["user_events", userId, eventId] → UserEvent, short-lived log replayed on Last-Event-ID; kv/events.ts. */
+export const userEvent = (userId: string, eventId: string) =>
+  ["user_events", userId, eventId] as const;
+/** Prefix of {@link userEvent} for one user. */
+export const userEvents = (userId: string) => ["user_events", userId] as const;
+
+/** ["user_events_head", userId] → eventId (string) of the newest event; watched by event streams. */
+export const userEventsHead = (userId: string) => ["user_events_head", userId] as const;
+
+/** ["cron_leases", jobName] → CronLease (owner, until): one instance runs a cron job; cron/lease.ts. */
+export const cronLease = (job: string) => ["cron_leases", job] as const;
+
 /** Every top-level prefix, for backups, drills and invariant checks. */
 export const PREFIXES = [
   "users",
@@ -66,4 +94,10 @@ export const PREFIXES = [
   "user_workspaces",
   "rate_limits",
   "health_probe",
+  "signing_keys",
+  "signing_key_current",
+  "session_revocations",
+  "user_events",
+  "user_events_head",
+  "cron_leases",
 ] as const;

@@ -12,6 +12,8 @@
 import * as keys from "./keys.ts";
 import { newId, randomToken, sha256Hex } from "../lib/crypto.ts";
 import { HintCache } from "./db.ts";
+import { addUserEvent } from "./events.ts";
+import { breadcrumb } from "../lib/observability.ts";
 
 /**
  * Token hash → user id hints, so a page can fetch the session and the user's records in
@@ -40,6 +42,76 @@ export interface SessionPolicy {
 
 /** Why a session could not be used. */
 export type SessionFailure = "missing" | "unknown" | "idle_timeout" | "expired";
+
+/**
+ * Why a session ended, as the token endpoint and the status banner report it:
+ * `logout` (signed out in this browser), `revoked` (signed out from another device),
+ * `signed_out_everywhere`, `password_changed`, `expired`, `idle_timeout`,
+ * `removed_from_workspace`.
+ */
+export type RevocationReason =
+  | "logout"
+  | "revoked"
+  | "signed_out_everywhere"
+  | "password_changed"
+  | "expired"
+  | "idle_timeout"
+  | "removed_from_workspace";
+
+/** ["session_revocations", tokenHash]: why a session ended (kept {@link REVOCATION_MEMORY_MS}). */
+export interface SessionRevocation {
+  reason: RevocationReason;
+  sessionId: string;
+  at: number;
+  expiresAt: number;
+}
+
+/** How long a revocation's reason stays readable, ms (a tab asleep for a day still learns why). */
+export const REVOCATION_MEMORY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Adds the writes that end one session to an atomic: the session, its index entry, the
+ * reason record, and (per call, see {@link addRevocationEvent}) nothing else.
+ */
+export function addSessionRevocation(
+  op: Deno.AtomicOperation,
+  userId: string,
+  sessionId: string,
+  tokenHash: string,
+  reason: RevocationReason,
+  now = Date.now(),
+): Deno.AtomicOperation {
+  const record: SessionRevocation = {
+    reason,
+    sessionId,
+    at: now,
+    expiresAt: now + REVOCATION_MEMORY_MS,
+  };
+  return op.delete(keys.session(tokenHash))
+    .delete(keys.userSession(userId, sessionId))
+    .set(keys.sessionRevocation(tokenHash), record, { expireIn: REVOCATION_MEMORY_MS });
+}
+
+/** Adds the live-channel event announcing revoked sessions of one user to an atomic. */
+export function addRevocationEvent(
+  op: Deno.AtomicOperation,
+  userId: string,
+  sessionIds: string[],
+  reason: RevocationReason,
+  now = Date.now(),
+): void {
+  addUserEvent(op, userId, "session.revoked", { sessionIds, reason }, now);
+}
+
+/** Reads why the session with this token hash ended (null when unknown or forgotten). */
+export async function getSessionRevocation(
+  kv: Deno.Kv,
+  tokenHash: string,
+  now = Date.now(),
+): Promise<SessionRevocation | null> {
+  const r = (await kv.get<SessionRevocation>(keys.sessionRevocation(tokenHash))).value;
+  return r && r.expiresAt > now ? r : null;
+}
 
 /** Result of {@link loadSession}. */
 export type SessionResult =
@@ -113,7 +185,7 @@ export function sessionExpiry(
   policy: SessionPolicy,
   s: Session,
   now = Date.now(),
-): SessionFailure | null {
+): "expired" | "idle_timeout" | null {
   if (now >= s.expiresAt) return "expired";
   if (now - s.lastSeenAt >= policy.sessionIdleTimeout * 1000) return "idle_timeout";
   return null;
@@ -134,7 +206,7 @@ export async function acceptSession(
   if (!s) return { ok: false, reason: "unknown" };
   const failure = sessionExpiry(policy, s, now);
   if (failure) {
-    await deleteSession(kv, tokenHash, s);
+    await deleteSession(kv, tokenHash, s, failure, now);
     return { ok: false, reason: failure };
   }
   if (now - s.lastSeenAt >= policy.sessionTouchInterval * 1000) {
@@ -161,19 +233,32 @@ export async function loadSession(
   return acceptSession(kv, policy, tokenHash, entry, now);
 }
 
-async function deleteSession(kv: Deno.Kv, tokenHash: string, s: Session): Promise<void> {
-  await kv.atomic()
-    .delete(keys.session(tokenHash))
-    .delete(keys.userSession(s.userId, s.id))
-    .commit();
+async function deleteSession(
+  kv: Deno.Kv,
+  tokenHash: string,
+  s: Session,
+  reason: RevocationReason,
+  now = Date.now(),
+): Promise<void> {
+  const op = addSessionRevocation(kv.atomic(), s.userId, s.id, tokenHash, reason, now);
+  addRevocationEvent(op, s.userId, [s.id], reason, now);
+  await op.commit();
+  breadcrumb("session", "session revoked", { reason, userId: s.userId, count: 1 });
 }
 
-/** Revokes the session behind a cookie token (sign-out). Takes effect on the next request. */
-export async function revokeSessionByToken(kv: Deno.Kv, token: string): Promise<Session | null> {
+/**
+ * Revokes the session behind a cookie token (sign-out by default). Takes effect on the next
+ * request; open event streams of that session close with `reason`.
+ */
+export async function revokeSessionByToken(
+  kv: Deno.Kv,
+  token: string,
+  reason: RevocationReason = "logout",
+): Promise<Session | null> {
   const tokenHash = sha256Hex(token);
   const entry = await kv.get<Session>(keys.session(tokenHash));
   if (!entry.value) return null;
-  await deleteSession(kv, tokenHash, entry.value);
+  await deleteSession(kv, tokenHash, entry.value, reason);
   return entry.value;
 }
 
@@ -182,38 +267,94 @@ export async function revokeSessionById(
   kv: Deno.Kv,
   userId: string,
   sessionId: string,
+  reason: RevocationReason = "revoked",
 ): Promise<boolean> {
   const idx = await kv.get<string>(keys.userSession(userId, sessionId));
   if (!idx.value) return false;
-  await kv.atomic()
-    .delete(keys.session(idx.value))
-    .delete(keys.userSession(userId, sessionId))
-    .commit();
-  return true;
+  const now = Date.now();
+  const op = addSessionRevocation(kv.atomic(), userId, sessionId, idx.value, reason, now);
+  addRevocationEvent(op, userId, [sessionId], reason, now);
+  const res = await op.check(idx).commit();
+  if (res.ok) breadcrumb("session", "session revoked", { reason, userId, count: 1 });
+  return res.ok;
 }
 
-/** Revokes every session of a user, except `keepSessionId` when given. Returns how many. */
+/** Sessions revoked per atomic by {@link revokeAllSessions} (3 mutations each, plus the event). */
+const REVOKE_BATCH = 300;
+
+/**
+ * Revokes every session of a user, except `keepSessionId` when given. Returns how many.
+ * Each batch of sessions goes in one atomic with its reason records and one event.
+ */
 export async function revokeAllSessions(
   kv: Deno.Kv,
   userId: string,
   keepSessionId?: string,
+  reason: RevocationReason = "signed_out_everywhere",
 ): Promise<number> {
   let count = 0;
   let op = kv.atomic();
-  let pending = 0;
+  let batch: string[] = [];
+  const flush = async () => {
+    addRevocationEvent(op, userId, batch, reason);
+    await op.commit();
+    op = kv.atomic();
+    batch = [];
+  };
   for await (const e of kv.list<string>({ prefix: keys.userSessions(userId) })) {
     const sessionId = e.key[2] as string;
     if (sessionId === keepSessionId) continue;
-    op.delete(keys.session(e.value)).delete(e.key);
+    addSessionRevocation(op, userId, sessionId, e.value, reason);
+    batch.push(sessionId);
     count++;
-    if (++pending >= 400) {
-      await op.commit();
-      op = kv.atomic();
-      pending = 0;
-    }
+    if (batch.length >= REVOKE_BATCH) await flush();
   }
-  if (pending) await op.commit();
+  if (batch.length) await flush();
+  if (count) breadcrumb("session", "sessions revoked", { reason, userId, count });
   return count;
+}
+
+/**
+ * Reads and validates the session behind a cookie token without counting it as activity
+ * (a background token refresh must not keep an idle session alive). Expired sessions are
+ * deleted with their reason, as in {@link acceptSession}.
+ */
+export async function peekSession(
+  kv: Deno.Kv,
+  policy: SessionPolicy,
+  token: string | undefined,
+  now = Date.now(),
+): Promise<SessionResult> {
+  if (!token) return { ok: false, reason: "missing" };
+  const tokenHash = sha256Hex(token);
+  const entry = await kv.get<Session>(keys.session(tokenHash));
+  const s = entry.value;
+  if (!s) return { ok: false, reason: "unknown" };
+  const failure = sessionExpiry(policy, s, now);
+  if (failure) {
+    await deleteSession(kv, tokenHash, s, failure, now);
+    return { ok: false, reason: failure };
+  }
+  return { ok: true, session: s, tokenHash };
+}
+
+/** Records activity now ("Stay signed in"): moves last-seen forward, whatever the touch interval. */
+export async function touchSession(
+  kv: Deno.Kv,
+  policy: SessionPolicy,
+  tokenHash: string,
+  now = Date.now(),
+): Promise<Session | null> {
+  for (let i = 0; i < 5; i++) {
+    const entry = await kv.get<Session>(keys.session(tokenHash));
+    if (!entry.value) return null;
+    const touched = { ...entry.value, lastSeenAt: Math.max(now, entry.value.lastSeenAt) };
+    const res = await kv.atomic().check(entry).set(keys.session(tokenHash), touched, {
+      expireIn: ttl(policy, touched, now),
+    }).commit();
+    if (res.ok) return touched;
+  }
+  return (await kv.get<Session>(keys.session(tokenHash))).value;
 }
 
 /** Lists a user's live sessions, newest first. */

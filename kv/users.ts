@@ -13,6 +13,8 @@ import * as keys from "./keys.ts";
 import { ConflictError } from "./db.ts";
 import { newId } from "../lib/crypto.ts";
 import { addSession, type NewSession, newSession, type SessionPolicy } from "./sessions.ts";
+import { addRevocationEvent, addSessionRevocation, revokeAllSessions } from "./sessions.ts";
+import { breadcrumb } from "../lib/observability.ts";
 import { addWorkspace, newWorkspace, slugify, suffixedSlug, type Workspace } from "./workspaces.ts";
 
 /** A user record. */
@@ -109,4 +111,71 @@ export async function getUser(kv: Deno.Kv, id: string): Promise<User | null> {
 export async function getUserByEmailKey(kv: Deno.Kv, emailKey: string): Promise<User | null> {
   const id = (await kv.get<string>(keys.userByEmail(emailKey))).value;
   return id ? await getUser(kv, id) : null;
+}
+
+/** Outcome of {@link changePassword}. */
+export type ChangePasswordResult =
+  | { ok: true; revoked: number }
+  | { ok: false; error: "no_user" | "password_changed_meanwhile" };
+
+/** Sessions ended inside the password atomic (3 mutations each); more are ended right after. */
+const PASSWORD_ATOMIC_SESSIONS = 300;
+
+/**
+ * Replaces a user's password hash and ends every other session (reason `password_changed`)
+ * in one atomic, checked on the user record: if the hash is no longer `currentHash` (another
+ * change won), nothing is written. The session `keepSessionId` (the one making the change)
+ * stays signed in.
+ *
+ * @example
+ * ```ts
+ * const r = await changePassword(kv, user.id, { currentHash: user.passwordHash!, newHash, keepSessionId });
+ * ```
+ */
+export async function changePassword(
+  kv: Deno.Kv,
+  userId: string,
+  change: { currentHash: string; newHash: string; keepSessionId: string },
+  now = Date.now(),
+): Promise<ChangePasswordResult> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const entry = await kv.get<User>(keys.user(userId));
+    if (!entry.value) return { ok: false, error: "no_user" };
+    if (entry.value.passwordHash !== change.currentHash) {
+      return { ok: false, error: "password_changed_meanwhile" };
+    }
+    const others: { sessionId: string; tokenHash: string; entry: Deno.KvEntry<string> }[] = [];
+    let more = false;
+    for await (const e of kv.list<string>({ prefix: keys.userSessions(userId) })) {
+      const sessionId = e.key[2] as string;
+      if (sessionId === change.keepSessionId) continue;
+      if (others.length >= PASSWORD_ATOMIC_SESSIONS) {
+        more = true;
+        break;
+      }
+      others.push({ sessionId, tokenHash: e.value, entry: e });
+    }
+    const op = kv.atomic()
+      .check(entry)
+      .set(keys.user(userId), { ...entry.value, passwordHash: change.newHash });
+    for (const o of others) {
+      addSessionRevocation(op, userId, o.sessionId, o.tokenHash, "password_changed", now);
+    }
+    if (others.length) {
+      addRevocationEvent(op, userId, others.map((o) => o.sessionId), "password_changed", now);
+    }
+    if (!(await op.commit()).ok) continue;
+    let revoked = others.length;
+    if (more) {
+      revoked += await revokeAllSessions(kv, userId, change.keepSessionId, "password_changed");
+    } else if (revoked) {
+      breadcrumb("session", "sessions revoked", {
+        reason: "password_changed",
+        userId,
+        count: revoked,
+      });
+    }
+    return { ok: true, revoked };
+  }
+  throw new ConflictError("the account");
 }

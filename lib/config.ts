@@ -44,6 +44,21 @@ export interface Config {
   bodyLimit: number;
   /** Version string reported by /health. */
   version: string;
+  // --- Access tokens, live channel, status banner, Sentry (issue 3; docs/sessions.md) ---
+  /** Access token (JWT) lifetime, seconds (ACCESS_TOKEN_TTL). */
+  accessTokenTtl: number;
+  /** The banner refreshes the access token this long before it expires, seconds. */
+  refreshBuffer: number;
+  /** How long a signing key signs before a new one takes over, seconds. */
+  signingKeyRotation: number;
+  /** Seconds between heartbeats on `GET /api/events`. */
+  eventsHeartbeat: number;
+  /** The banner warns this long before the idle timeout signs the person out, seconds. */
+  idleWarning: number;
+  /** Rollout switch: the status banner island (and its token refresh) on signed-in pages. */
+  statusBanner: boolean;
+  /** Sentry DSN; undefined turns Sentry off. */
+  sentryDsn: string | undefined;
 }
 
 /** Raised for an invalid variable; `main.ts` prints the message and exits 1. */
@@ -158,6 +173,55 @@ export function loadConfig(env: Env): Config {
     trustProxy: bool(env, "TRUST_PROXY", false),
     bodyLimit: int(env, "BODY_LIMIT", 64 * 1024, 1024, 100 * 1024 * 1024),
     version: str(env, "APP_VERSION") ?? "0.1.0",
+    ...sessionTokenConfig(env, sessionIdleTimeout),
+  };
+}
+
+type TokenConfig = Pick<
+  Config,
+  | "accessTokenTtl"
+  | "refreshBuffer"
+  | "signingKeyRotation"
+  | "eventsHeartbeat"
+  | "idleWarning"
+  | "statusBanner"
+  | "sentryDsn"
+>;
+
+/** Access tokens, live channel, banner and Sentry settings (issue 3). */
+function sessionTokenConfig(env: Env, sessionIdleTimeout: number): TokenConfig {
+  const accessTokenTtl = int(env, "ACCESS_TOKEN_TTL", 900, 2, DAY);
+  const refreshBuffer = int(
+    env,
+    "REFRESH_BUFFER",
+    Math.min(120, Math.floor(accessTokenTtl / 2)),
+    1,
+    accessTokenTtl - 1,
+  );
+  const idleWarning = int(
+    env,
+    "IDLE_WARNING",
+    Math.max(1, Math.min(300, Math.floor(sessionIdleTimeout / 2))),
+    1,
+    Math.max(1, sessionIdleTimeout - 1),
+  );
+  const sentryDsn = str(env, "SENTRY_DSN");
+  if (sentryDsn !== undefined) {
+    let ok = false;
+    try {
+      const u = new URL(sentryDsn);
+      ok = (u.protocol === "https:" || u.protocol === "http:") && u.username !== "";
+    } catch { /* reported below */ }
+    if (!ok) throw new ConfigError("SENTRY_DSN", "must be a Sentry DSN like https://key@host/1");
+  }
+  return {
+    accessTokenTtl,
+    refreshBuffer,
+    signingKeyRotation: int(env, "SIGNING_KEY_ROTATION", 7 * DAY, 60, 365 * DAY),
+    eventsHeartbeat: int(env, "EVENTS_HEARTBEAT", 25, 1, 3600),
+    idleWarning,
+    statusBanner: bool(env, "STATUS_BANNER", true),
+    sentryDsn,
   };
 }
 

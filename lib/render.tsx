@@ -21,8 +21,16 @@ export function pageContext(c: Ctx, extra: Partial<PageContext> = {}): PageConte
     nonce: c.get("secureHeadersNonce") ?? "",
     stylesheet: assets.stylesheet,
     islandsScript: assets.islandsScript,
+    banner: bannerSettings(c),
     ...extra,
   };
+}
+
+/** The status banner's settings from configuration, or null when STATUS_BANNER is off. */
+function bannerSettings(c: Ctx): PageContext["banner"] {
+  const config = c.get("config");
+  if (!config.statusBanner) return null;
+  return { refreshBuffer: config.refreshBuffer, idleWarning: config.idleWarning };
 }
 
 /** Page context with the signed-in user's header (switcher) when there is a session. */

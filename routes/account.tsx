@@ -35,6 +35,10 @@ export function accountRoutes(): Hono<AppEnv> {
             <dt>Member since</dt>
             <dd>{new Date(auth.user.createdAt).toISOString().slice(0, 10)}</dd>
           </dl>
+          <p>
+            <a href="/account/sessions">Where you're signed in</a> ·{" "}
+            <a href="/account/password">Change your password</a>
+          </p>
         </section>
       </Layout>,
     );

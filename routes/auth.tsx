@@ -22,6 +22,7 @@ import { createSession, revokeSessionByToken } from "../kv/sessions.ts";
 import { getWorkspace, listUserWorkspaces } from "../kv/workspaces.ts";
 import { releaseAttempt, reserveAttempt } from "../kv/rate_limits.ts";
 import { errorResponse } from "./errors.tsx";
+import { breadcrumb } from "../lib/observability.ts";
 
 /** Most characters in a display name. */
 export const NAME_MAX = 100;
@@ -242,7 +243,9 @@ export function authRoutes(): Hono<AppEnv> {
       return c.redirect(next !== "/" ? next : await landingPath(c.get("kv"), auth.user), 303);
     }
     const notice = NOTICES[c.req.query("m") ?? ""];
-    return renderPage(c, <LoginPage page={pageContext(c)} email="" notice={notice} next={next} />);
+    // After a sign-out, the banner island on this page tells the browser's other tabs.
+    const page = pageContext(c, { announceSignedOut: c.req.query("m") === "signed_out" });
+    return renderPage(c, <LoginPage page={page} email="" notice={notice} next={next} />);
   });
 
   app.post("/login", async (c) => {
@@ -276,6 +279,7 @@ export function authRoutes(): Hono<AppEnv> {
       config.loginRateLimitWindow,
     );
     if (!reservation.ok) {
+      breadcrumb("auth", "sign-in refused", { reason: "rate_limited" }, "warning");
       c.header("Retry-After", String(reservation.retryAfter));
       const minutes = Math.ceil(reservation.retryAfter / 60);
       return page(
@@ -290,7 +294,13 @@ export function authRoutes(): Hono<AppEnv> {
     const valid = user?.passwordHash
       ? await verifyPassword(user.passwordHash, password)
       : await verifyDummy(password);
-    if (!user || !valid) return page(401, "The email address or password is incorrect.");
+    if (!user || !valid) {
+      breadcrumb("auth", "sign-in failed", {
+        reason: user ? "bad_password" : "unknown_account",
+        userId: user?.id ?? null,
+      }, "warning");
+      return page(401, "The email address or password is incorrect.");
+    }
 
     // A success is not a failure: give the slots back.
     await releaseAttempt(kv, reservation.keys);

@@ -1,0 +1,151 @@
+/**
+ * The session status banner, in the layout of every signed-in page. Hidden while all is well;
+ * otherwise it says what happened and what to do: refreshing (only when slow), idle timeout
+ * near ("Stay signed in"), connection lost (countdown, "Retry now"), signed out with the reason
+ * ("Sign in again" returns to this page), or something went wrong ("Try again", "Sign out").
+ * The work is done by {@link SessionKeeper}; this file only renders its view.
+ *
+ * On the sign-in page after a sign-out it renders nothing and tells the other tabs
+ * (`mode: "announce_signed_out"`), so a sign-out by a plain form post reaches them too.
+ *
+ * @example
+ * ```tsx
+ * <Island name="StatusBanner" component={StatusBanner}
+ *   props={{ mode: "live", refreshBuffer: 120, idleWarning: 300, workspace: "acme" }} />
+ * ```
+ * @module
+ */
+import { useEffect, useRef, useState } from "preact/hooks";
+import { announceSignedOut, type BannerView, SessionKeeper } from "./session_keeper.ts";
+
+/** Props: settings from the server's configuration (seconds). */
+export interface StatusBannerProps {
+  mode: "live" | "announce_signed_out";
+  refreshBuffer: number;
+  idleWarning: number;
+  workspace: string | null;
+}
+
+/** What each sign-out reason means to the person. */
+export const SIGNED_OUT_TEXT: Record<string, string> = {
+  logout: "You signed out in another tab.",
+  revoked: "You were signed out from another device.",
+  signed_out_everywhere: "You were signed out of all devices.",
+  password_changed: "Your password was changed, so you were signed out here.",
+  expired: "Your session expired.",
+  idle_timeout: "You were signed out after a period of inactivity.",
+  removed_from_workspace: "You were removed from this workspace.",
+};
+
+function seconds(ms: number): number {
+  return Math.max(0, Math.ceil(ms / 1000));
+}
+
+function inWords(ms: number): string {
+  const s = seconds(ms);
+  if (s < 90) return `${s} second${s === 1 ? "" : "s"}`;
+  const m = Math.round(s / 60);
+  return `${m} minute${m === 1 ? "" : "s"}`;
+}
+
+export default function StatusBanner(props: StatusBannerProps) {
+  const [view, setView] = useState<BannerView>({ kind: "hidden" });
+  const [now, setNow] = useState(() => Date.now());
+  const keeper = useRef<SessionKeeper | null>(null);
+
+  useEffect(() => {
+    if (props.mode === "announce_signed_out") {
+      announceSignedOut("logout");
+      return;
+    }
+    const k = new SessionKeeper(props, setView);
+    keeper.current = k;
+    k.start();
+    document.documentElement.dataset.sessionKeeper = "started";
+    return () => k.dispose();
+  }, []);
+
+  // A countdown needs a clock; everything else does not.
+  const ticking = view.kind === "idle" || view.kind === "reconnecting";
+  useEffect(() => {
+    if (!ticking) return;
+    setNow(Date.now());
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, [ticking, view]);
+
+  if (props.mode === "announce_signed_out") return null;
+  const here = typeof location === "undefined" ? "/" : location.pathname + location.search;
+  const signIn = `/login?next=${encodeURIComponent(here)}`;
+
+  let body = null;
+  switch (view.kind) {
+    case "refreshing":
+      body = <p>Refreshing your session…</p>;
+      break;
+    case "idle":
+      body = (
+        <>
+          <p>
+            You'll be signed out in {inWords(view.deadline - now)} for inactivity.
+          </p>
+          <button type="button" class="button small" onClick={() => keeper.current?.staySignedIn()}>
+            Stay signed in
+          </button>
+        </>
+      );
+      break;
+    case "reconnecting":
+      body = (
+        <>
+          <p>Connection lost — reconnecting in {seconds(view.retryAt - now)} s.</p>
+          <button type="button" class="button small" onClick={() => keeper.current?.retryNow()}>
+            Retry now
+          </button>
+        </>
+      );
+      break;
+    case "signed_out":
+      body = (
+        <>
+          <p>
+            <strong>You're signed out.</strong>{" "}
+            {SIGNED_OUT_TEXT[view.reason] ?? "Your session has ended."}
+          </p>
+          <a class="button small primary" href={signIn}>Sign in again</a>
+        </>
+      );
+      break;
+    case "error":
+      body = (
+        <>
+          <p>Something went wrong while checking your session.</p>
+          <button type="button" class="button small" onClick={() => keeper.current?.retryNow()}>
+            Try again
+          </button>
+          <form method="post" action="/logout" class="inline">
+            <button type="submit" class="link-button">Sign out</button>
+          </form>
+        </>
+      );
+      break;
+  }
+
+  // The live region stays in the page (empty while hidden) so screen readers announce changes.
+  const urgent = view.kind === "signed_out" || view.kind === "error";
+  return (
+    <div
+      class="status-banner-region"
+      aria-live={urgent ? "assertive" : "polite"}
+      aria-atomic="true"
+      data-state={view.kind}
+      data-reason={view.kind === "signed_out" ? view.reason : undefined}
+    >
+      {body && (
+        <div class={`status-banner status-${view.kind}`} role={urgent ? "alert" : "status"}>
+          {body}
+        </div>
+      )}
+    </div>
+  );
+}

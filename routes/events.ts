@@ -1,0 +1,233 @@
+/**
+ * The live channel: `GET /api/events`, Server-Sent Events authenticated by an access token
+ * (`Authorization: Bearer …`, or `?access_token=` for the browser's EventSource).
+ *
+ * Events: `ready` (once), `heartbeat` (every EVENTS_HEARTBEAT s, no id), user events from
+ * kv/events.ts by their type (`session.revoked` with `{reason}`), and `token_expired` just
+ * before the stream closes at the token's expiry (the client reconnects with a fresh token).
+ * Each stream `kv.watch`es its session's index key and the user's event head, so a revocation
+ * reaches it at once; it then says why and closes. `Last-Event-ID` (header, or
+ * `?last_event_id=`) replays the user's events after that id.
+ *
+ * @example
+ * ```ts
+ * app.route("/", eventRoutes());
+ * // new EventSource(`/api/events?access_token=${token}`)
+ * ```
+ * @module
+ */
+import { Hono } from "hono";
+import type { AppEnv, Ctx } from "../lib/http.ts";
+import { problem } from "../lib/http.ts";
+import * as keys from "../kv/keys.ts";
+import { eventIdTime, listUserEventsSince, type UserEvent } from "../kv/events.ts";
+import { type Session, sessionExpiry } from "../kv/sessions.ts";
+import { type VerifiedClaims, verifyAccessToken } from "../lib/tokens.ts";
+import { newId } from "../lib/crypto.ts";
+
+/** Streams open in this process, so shutdown can end them (Deno.serve waits for open bodies). */
+const openStreams = new Set<() => void>();
+
+/** How many event streams this process holds. */
+export function openEventStreamCount(): number {
+  return openStreams.size;
+}
+
+/** Ends every open event stream (main.ts calls this before `server.shutdown()`). */
+export function closeEventStreams(): void {
+  for (const close of [...openStreams]) close();
+}
+
+function bearer(c: Ctx): string | null {
+  const h = c.req.header("authorization");
+  if (h) {
+    const m = /^Bearer\s+([A-Za-z0-9._~+/=-]+)$/i.exec(h.trim());
+    return m ? m[1] : null;
+  }
+  return c.req.query("access_token") ?? null;
+}
+
+const encoder = new TextEncoder();
+
+function frameText(event: string, data: unknown, id?: string): string {
+  return (id ? `id: ${id}\n` : "") + `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+function frame(event: string, data: unknown, id?: string): Uint8Array {
+  return encoder.encode(frameText(event, data, id));
+}
+
+/** Whether a stored event concerns this stream (other sessions' revocations do not). */
+function relevant(e: UserEvent, sid: string): boolean {
+  if (e.type !== "session.revoked") return true;
+  return Array.isArray(e.data.sessionIds) && (e.data.sessionIds as string[]).includes(sid);
+}
+
+async function revocationReason(kv: Deno.Kv, claims: VerifiedClaims): Promise<UserEvent | null> {
+  const events = await listUserEventsSince(kv, claims.sub, Date.now() - 60 * 60_000);
+  return events.reverse().find((e) => e.type === "session.revoked" && relevant(e, claims.sid)) ??
+    null;
+}
+
+function openStream(c: Ctx, claims: VerifiedClaims, tokenHash: string): Response {
+  const kv = c.get("kv");
+  const config = c.get("config");
+  const sid = claims.sid;
+  const lastEventId = c.req.header("last-event-id") ?? c.req.query("last_event_id") ?? null;
+  const resumeTime = lastEventId ? eventIdTime(lastEventId) : null;
+  let lastTime = resumeTime ?? Date.now();
+  // Without a resume point, only events from now on (a time prefix sorts before its ids).
+  let lastId = resumeTime !== null ? lastEventId! : newId(lastTime).slice(0, 10);
+  const sent = new Set<string>();
+
+  let closed = false;
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
+  let expiry: ReturnType<typeof setTimeout> | undefined;
+  let watchReader: ReadableStreamDefaultReader<Deno.KvEntryMaybe<unknown>[]> | undefined;
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    openStreams.delete(close);
+    clearInterval(heartbeat);
+    clearTimeout(expiry);
+    watchReader?.cancel().catch(() => {});
+    try {
+      controller.close();
+    } catch { /* already closed by the client */ }
+  };
+  const send = (bytes: Uint8Array) => {
+    if (closed) return;
+    try {
+      controller.enqueue(bytes);
+    } catch {
+      close();
+    }
+  };
+  const revoked = (reason: string, id?: string) => {
+    send(frame("session.revoked", { type: "session.revoked", reason }, id));
+    close();
+  };
+
+  const deliverNew = async () => {
+    const events = await listUserEventsSince(kv, claims.sub, lastTime - 2000);
+    for (const e of events) {
+      if (sent.has(e.id) || (lastId && e.id <= lastId)) continue;
+      sent.add(e.id);
+      if (sent.size > 500) sent.delete(sent.values().next().value!);
+      lastTime = Math.max(lastTime, e.at);
+      lastId = e.id > lastId ? e.id : lastId;
+      if (!relevant(e, sid)) continue;
+      if (e.type === "session.revoked") return revoked(String(e.data.reason ?? "revoked"), e.id);
+      send(frame(e.type, { type: e.type, at: e.at, ...e.data }, e.id));
+    }
+  };
+
+  const watchSession = async () => {
+    const stream = kv.watch([keys.userSession(claims.sub, sid), keys.userEventsHead(claims.sub)]);
+    watchReader = stream.getReader();
+    if (closed) return void watchReader.cancel().catch(() => {});
+    while (!closed) {
+      const { value, done } = await watchReader.read();
+      if (done || closed) break;
+      if (value[0].value === null) {
+        // The session is gone. The event that says why is written in the same atomic.
+        const e = await revocationReason(kv, claims);
+        return revoked(String(e?.data.reason ?? "revoked"), e?.id);
+      }
+      await deliverNew();
+    }
+  };
+
+  const checkSessionTimes = async () => {
+    const s = (await kv.get<Session>(keys.session(tokenHash))).value;
+    if (!s) return; // the watch reports deletions, with their reason
+    const failure = sessionExpiry(config, s);
+    if (failure) revoked(failure);
+    else send(frame("heartbeat", { at: Date.now() }));
+  };
+
+  const body = new ReadableStream<Uint8Array>({
+    start(ctrl) {
+      controller = ctrl;
+      openStreams.add(close);
+      send(encoder.encode(`retry: 2000\n\n`));
+      send(frame("ready", { sid, heartbeat: config.eventsHeartbeat, exp: claims.exp }));
+      heartbeat = setInterval(() => {
+        checkSessionTimes().catch(() => close());
+      }, config.eventsHeartbeat * 1000);
+      expiry = setTimeout(() => {
+        send(frame("token_expired", { exp: claims.exp }));
+        close();
+      }, Math.max(0, claims.exp * 1000 - Date.now()));
+      (async () => {
+        if (resumeTime !== null) await deliverNew();
+        await watchSession();
+      })().catch(() => close());
+    },
+    cancel() {
+      close();
+    },
+  });
+
+  return new Response(body, {
+    headers: {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-store",
+      "x-accel-buffering": "no",
+    },
+  });
+}
+
+/** Routes: GET /api/events. */
+export function eventRoutes(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.get("/api/events", async (c) => {
+    const token = bearer(c);
+    if (!token) {
+      return c.json({
+        error: "unauthenticated",
+        reason: "missing_token",
+        message: "Send an access token from POST /api/token.",
+        requestId: c.get("requestId"),
+      }, 401);
+    }
+    const kv = c.get("kv");
+    const verified = await verifyAccessToken(kv, c.get("config"), token);
+    if (!verified.ok) {
+      return c.json({
+        error: "unauthenticated",
+        reason: verified.reason,
+        message: verified.reason === "token_expired"
+          ? "The access token has expired. Get a new one from POST /api/token."
+          : "The access token is not valid.",
+        requestId: c.get("requestId"),
+      }, 401);
+    }
+    const claims = verified.claims;
+    const index = await kv.get<string>(keys.userSession(claims.sub, claims.sid));
+    if (!index.value) {
+      // The token outlived its session: open just long enough to say why, so an
+      // EventSource (which cannot read a 401's body) learns it too.
+      const e = await revocationReason(kv, claims);
+      const reason = String(e?.data.reason ?? "revoked");
+      return new Response(
+        frameText("session.revoked", { type: "session.revoked", reason }, e?.id),
+        {
+          headers: {
+            "content-type": "text/event-stream; charset=utf-8",
+            "cache-control": "no-store",
+          },
+        },
+      );
+    }
+    if (c.req.header("accept") && !/text\/event-stream|\*\/\*/.test(c.req.header("accept")!)) {
+      return problem(c, 400, "bad_request", "This endpoint speaks text/event-stream.");
+    }
+    return openStream(c, claims, index.value);
+  });
+
+  return app;
+}

@@ -1,0 +1,291 @@
+/**
+ * Managing sessions and the password: `/account/sessions` lists every signed-in device with
+ * "Sign out" per device and "Sign out all other devices"; `/account/password` changes the
+ * password and signs every other device out (their banners say "password changed").
+ * Plain forms that post and redirect: no JavaScript needed.
+ *
+ * @example
+ * ```ts
+ * app.route("/", sessionRoutes());
+ * ```
+ * @module
+ */
+import { Hono } from "hono";
+import { Layout, type PageContext } from "../components/Layout.tsx";
+import { Alert, Field } from "../components/Form.tsx";
+import { type AppEnv, type Ctx, readForm } from "../lib/http.ts";
+import { pageContextWithUser, renderPage } from "../lib/render.tsx";
+import { clearSessionCookie, getAuth, type SignedIn, signInRequired } from "../lib/auth.ts";
+import { hashPassword, passwordProblem, verifyPassword } from "../lib/password.ts";
+import { describeUserAgent } from "../lib/user_agent.ts";
+import { breadcrumb } from "../lib/observability.ts";
+import {
+  listSessions,
+  revokeAllSessions,
+  revokeSessionById,
+  revokeSessionByToken,
+  type Session,
+} from "../kv/sessions.ts";
+import { changePassword } from "../kv/users.ts";
+import { releaseAttempt, reserveAttempt } from "../kv/rate_limits.ts";
+import { sessionToken } from "../lib/auth.ts";
+import { errorResponse } from "./errors.tsx";
+
+const NOTICES: Record<string, string> = {
+  revoked: "That device has been signed out.",
+  revoked_others: "Every other device has been signed out.",
+  password_changed: "Your password has been changed. Every other device has been signed out.",
+};
+
+const SESSION_ID = /^[0-9a-hjkmnp-tv-z]{26}$/;
+
+function when(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+}
+
+function SessionsPage(
+  { page, sessions, currentId, notice }: {
+    page: PageContext;
+    sessions: Session[];
+    currentId: string;
+    notice?: string;
+  },
+) {
+  const others = sessions.filter((s) => s.id !== currentId).length;
+  return (
+    <Layout page={page} title="Your sessions">
+      <section class="card">
+        <h1>Where you're signed in</h1>
+        {notice && <Alert kind="success">{notice}</Alert>}
+        <table class="sessions">
+          <caption class="visually-hidden">Your signed-in devices</caption>
+          <thead>
+            <tr>
+              <th scope="col">Device</th>
+              <th scope="col">Address</th>
+              <th scope="col">Signed in</th>
+              <th scope="col">Last seen</th>
+              <th scope="col">
+                <span class="visually-hidden">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {sessions.map((s) => (
+              <tr key={s.id} data-session-id={s.id}>
+                <td>
+                  {describeUserAgent(s.userAgent)}
+                  {s.id === currentId && <strong class="badge">This device</strong>}
+                </td>
+                <td>{s.ip}</td>
+                <td>
+                  <time dateTime={new Date(s.createdAt).toISOString()}>{when(s.createdAt)}</time>
+                </td>
+                <td>
+                  <time dateTime={new Date(s.lastSeenAt).toISOString()}>{when(s.lastSeenAt)}</time>
+                </td>
+                <td>
+                  <form
+                    method="post"
+                    action={`/account/sessions/${s.id}/revoke`}
+                    class="inline"
+                  >
+                    <button type="submit" class="button small">
+                      {s.id === currentId ? "Sign out" : "Sign out this device"}
+                    </button>
+                  </form>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {others > 0 && (
+          <form method="post" action="/account/sessions/revoke-others">
+            <button type="submit" class="button">Sign out all other devices</button>
+          </form>
+        )}
+        <p class="muted">
+          <a href="/account/password">Change your password</a>{" "}
+          — this also signs out every other device.
+        </p>
+      </section>
+    </Layout>
+  );
+}
+
+function PasswordPage(
+  { page, errors, formError }: {
+    page: PageContext;
+    errors: Partial<Record<"current" | "password", string>>;
+    formError?: string;
+  },
+) {
+  return (
+    <Layout page={page} title="Change your password" narrow>
+      <section class="card">
+        <h1>Change your password</h1>
+        {formError && <Alert kind="error">{formError}</Alert>}
+        <form method="post" action="/account/password" novalidate>
+          <Field
+            label="Current password"
+            name="current"
+            type="password"
+            error={errors.current}
+            autocomplete="current-password"
+            required
+            autofocus={!errors.password}
+          />
+          <Field
+            label="New password"
+            name="password"
+            type="password"
+            error={errors.password}
+            hint="At least 8 characters. Every other device will be signed out."
+            autocomplete="new-password"
+            required
+            autofocus={!!errors.password}
+            minLength={8}
+            maxLength={1024}
+          />
+          <button type="submit" class="button primary">Change password</button>
+        </form>
+        <p class="muted">
+          <a href="/account/sessions">Back to your sessions</a>
+        </p>
+      </section>
+    </Layout>
+  );
+}
+
+async function requireAuth(c: Ctx): Promise<SignedIn | Response> {
+  const auth = await getAuth(c);
+  return auth.ok ? auth : signInRequired(c, auth.reason);
+}
+
+/** Routes: /account/sessions (+ revoke, revoke-others), /account/password. */
+export function sessionRoutes(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.get("/account/sessions", async (c) => {
+    const auth = await requireAuth(c);
+    if (auth instanceof Response) return auth;
+    const sessions = await listSessions(c.get("kv"), auth.user.id);
+    sessions.sort((a, b) =>
+      (a.id === auth.session.id ? -1 : b.id === auth.session.id ? 1 : 0) ||
+      b.lastSeenAt - a.lastSeenAt
+    );
+    return renderPage(
+      c,
+      <SessionsPage
+        page={await pageContextWithUser(c)}
+        sessions={sessions}
+        currentId={auth.session.id}
+        notice={NOTICES[c.req.query("m") ?? ""]}
+      />,
+    );
+  });
+
+  app.post("/account/sessions/revoke-others", async (c) => {
+    const auth = await requireAuth(c);
+    if (auth instanceof Response) return auth;
+    await revokeAllSessions(c.get("kv"), auth.user.id, auth.session.id, "signed_out_everywhere");
+    return c.redirect("/account/sessions?m=revoked_others", 303);
+  });
+
+  app.post("/account/sessions/:id/revoke", async (c) => {
+    const auth = await requireAuth(c);
+    if (auth instanceof Response) return auth;
+    const id = c.req.param("id");
+    if (!SESSION_ID.test(id)) return errorResponse(c, 404);
+    const kv = c.get("kv");
+    if (id === auth.session.id) {
+      const token = sessionToken(c);
+      if (token) await revokeSessionByToken(kv, token, "logout");
+      clearSessionCookie(c);
+      return c.redirect("/login?m=signed_out", 303);
+    }
+    const done = await revokeSessionById(kv, auth.user.id, id, "revoked");
+    if (!done) {
+      return errorResponse(c, 404, "That session has already ended, or is not yours.");
+    }
+    return c.redirect("/account/sessions?m=revoked", 303);
+  });
+
+  app.get("/account/password", async (c) => {
+    const auth = await requireAuth(c);
+    if (auth instanceof Response) return auth;
+    return renderPage(c, <PasswordPage page={await pageContextWithUser(c)} errors={{}} />);
+  });
+
+  app.post("/account/password", async (c) => {
+    const auth = await requireAuth(c);
+    if (auth instanceof Response) return auth;
+    const form = await readForm(c, ["current", "password"]);
+    if (!form.ok) return errorResponse(c, form.status, form.message);
+    const current = form.fields.get("current");
+    const password = form.fields.get("password");
+    const page = async (
+      status: 422 | 429,
+      errors: Partial<Record<"current" | "password", string>>,
+      formError = "Please fix the highlighted fields.",
+    ) =>
+      renderPage(
+        c,
+        <PasswordPage page={await pageContextWithUser(c)} errors={errors} formError={formError} />,
+        status,
+      );
+
+    const errors: Partial<Record<"current" | "password", string>> = {};
+    if (!current) errors.current = "Enter your current password.";
+    const problem = passwordProblem(password);
+    if (problem) errors.password = problem;
+    else if (password === current) {
+      errors.password = "Choose a password different from your current one.";
+    }
+    if (errors.current || errors.password) return await page(422, errors);
+
+    const user = auth.user;
+    if (!user.passwordHash) {
+      return await page(422, {}, "This account signs in without a password.");
+    }
+    const config = c.get("config");
+    const kv = c.get("kv");
+    const reservation = await reserveAttempt(
+      kv,
+      [{ bucket: "password-change", subject: user.id }],
+      config.loginRateLimitMax,
+      config.loginRateLimitWindow,
+    );
+    if (!reservation.ok) {
+      c.header("Retry-After", String(reservation.retryAfter));
+      const minutes = Math.ceil(reservation.retryAfter / 60);
+      return await page(
+        429,
+        {},
+        `Too many attempts. Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.`,
+      );
+    }
+    if (current.length > 4096 || !(await verifyPassword(user.passwordHash, current))) {
+      breadcrumb("auth", "password change refused", { reason: "bad_password", userId: user.id });
+      return await page(422, { current: "Your current password is incorrect." });
+    }
+    await releaseAttempt(kv, reservation.keys);
+    const newHash = await hashPassword(password);
+    const result = await changePassword(kv, user.id, {
+      currentHash: user.passwordHash,
+      newHash,
+      keepSessionId: auth.session.id,
+    });
+    if (!result.ok) {
+      return await page(
+        422,
+        {},
+        "Your password was changed elsewhere a moment ago. Reload and try again.",
+      );
+    }
+    breadcrumb("auth", "password changed", { userId: user.id, revoked: result.revoked });
+    return c.redirect("/account/sessions?m=password_changed", 303);
+  });
+
+  return app;
+}

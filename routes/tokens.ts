@@ -1,0 +1,174 @@
+/**
+ * Access tokens for the browser and other services: `POST /api/token` mints a short-lived
+ * JWT for the session cookie, `GET /.well-known/jwks.json` publishes the verification keys.
+ *
+ * A refused mint answers 401 with a reason code the status banner turns into words:
+ * `missing`, `unknown`, `expired`, `idle_timeout`, or the revocation reason
+ * (`logout`, `revoked`, `signed_out_everywhere`, `password_changed`, …).
+ *
+ * @example
+ * ```ts
+ * app.route("/", tokenRoutes());
+ * // fetch("/api/token", { method: "POST" }) → { token, expiresAt, sessionIdleExpiresAt, … }
+ * ```
+ * @module
+ */
+import { Hono } from "hono";
+import type { AppEnv, Ctx } from "../lib/http.ts";
+import { problem } from "../lib/http.ts";
+import { clearSessionCookie, sessionToken } from "../lib/auth.ts";
+import { sha256Hex } from "../lib/crypto.ts";
+import * as keys from "../kv/keys.ts";
+import {
+  getSessionRevocation,
+  peekSession,
+  type RevocationReason,
+  type Session,
+  sessionHints,
+  touchSession,
+} from "../kv/sessions.ts";
+import type { User } from "../kv/users.ts";
+import type { UserWorkspace } from "../kv/workspaces.ts";
+import { currentSigningKey, mintAccessToken, publishedKeys } from "../lib/tokens.ts";
+import { breadcrumb, captureWarning } from "../lib/observability.ts";
+
+/** Reasons a person caused themselves: no warning event for these. */
+const SELF_INFLICTED = new Set(["missing", "logout"]);
+
+/** Body of a successful `POST /api/token`. */
+export interface TokenResponse {
+  token: string;
+  /** ISO time the token expires. */
+  expiresAt: string;
+  /** ISO time the session ends for inactivity unless there is activity. */
+  sessionIdleExpiresAt: string;
+  /** ISO time the session ends whatever happens. */
+  sessionExpiresAt: string;
+  workspace: { id: string; slug: string; role: string } | null;
+}
+
+const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
+
+async function readOptions(
+  c: Ctx,
+): Promise<{ ok: true; workspace?: string; stayActive: boolean } | { ok: false }> {
+  const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
+  const text = await c.req.text();
+  if (!text.trim()) return { ok: true, stayActive: false };
+  if (type !== "application/json") return { ok: false };
+  try {
+    const body = JSON.parse(text);
+    if (!body || typeof body !== "object" || Array.isArray(body)) return { ok: false };
+    const workspace = body.workspace;
+    if (workspace !== undefined && (typeof workspace !== "string" || !SLUG.test(workspace))) {
+      return { ok: false };
+    }
+    return { ok: true, workspace, stayActive: body.stayActive === true };
+  } catch {
+    return { ok: false };
+  }
+}
+
+function refuse(c: Ctx, reason: string, userId?: string): Response {
+  breadcrumb("token", "token refresh refused", { reason, userId: userId ?? null }, "warning");
+  if (!SELF_INFLICTED.has(reason)) {
+    // Someone was signed out without doing it themselves: operators want to see that.
+    captureWarning("token refresh refused", { reason, ...(userId ? { userId } : {}) });
+  }
+  if (reason !== "missing") clearSessionCookie(c);
+  c.header("Cache-Control", "no-store");
+  return c.json({
+    error: "unauthenticated",
+    reason,
+    message: "Your session has ended. Sign in again.",
+    requestId: c.get("requestId"),
+  }, 401);
+}
+
+/** Routes: POST /api/token, GET /.well-known/jwks.json. */
+export function tokenRoutes(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.post("/api/token", async (c) => {
+    const config = c.get("config");
+    const kv = c.get("kv");
+    const options = await readOptions(c);
+    if (!options.ok) {
+      return problem(
+        c,
+        400,
+        "bad_request",
+        'Send no body, or JSON like {"workspace": "slug", "stayActive": true}.',
+      );
+    }
+    const cookie = sessionToken(c);
+    const now = Date.now();
+    const result = await peekSession(kv, config, cookie, now);
+    if (!result.ok) {
+      let reason: string = result.reason;
+      if (reason === "unknown" && cookie) {
+        const revocation = await getSessionRevocation(kv, sha256Hex(cookie), now);
+        if (revocation) reason = revocation.reason satisfies RevocationReason;
+      }
+      return refuse(c, reason);
+    }
+    let session: Session = result.session;
+    if (options.stayActive) {
+      const touched = await touchSession(kv, config, result.tokenHash, now);
+      if (!touched) return refuse(c, "unknown", session.userId);
+      session = touched;
+    }
+    const userId = session.userId;
+    sessionHints.set(result.tokenHash, userId);
+    const [userE, pointerE, slugE] = await kv.getMany<[User, string, string]>([
+      keys.user(userId),
+      keys.signingKeyCurrent(),
+      keys.workspaceBySlug(options.workspace ?? "-"),
+    ]);
+    const user = userE.value;
+    if (!user) return refuse(c, "unknown", userId);
+    const wsId = options.workspace ? slugE.value : user.defaultWorkspaceId;
+    const [membership, key] = await Promise.all([
+      wsId ? kv.get<UserWorkspace>(keys.userWorkspace(userId, wsId)) : null,
+      currentSigningKey(kv, config, now, pointerE.value),
+    ]);
+    if (options.workspace && !membership?.value) {
+      return problem(c, 403, "forbidden", "You are not a member of that workspace.");
+    }
+    const active = membership?.value && wsId
+      ? { id: wsId, slug: membership.value.slug, role: membership.value.role }
+      : null;
+    const { token, expiresAt } = await mintAccessToken(config, key, {
+      sub: userId,
+      sid: session.id,
+      ws: active?.id ?? null,
+      role: active?.role ?? null,
+    }, now);
+    breadcrumb("token", "token refreshed", { userId, stayActive: options.stayActive });
+    c.header("Cache-Control", "no-store");
+    const body: TokenResponse = {
+      token,
+      expiresAt: new Date(expiresAt).toISOString(),
+      sessionIdleExpiresAt: new Date(
+        Math.min(session.lastSeenAt + config.sessionIdleTimeout * 1000, session.expiresAt),
+      ).toISOString(),
+      sessionExpiresAt: new Date(session.expiresAt).toISOString(),
+      workspace: active,
+    };
+    return c.json(body);
+  });
+
+  app.get("/.well-known/jwks.json", async (c) => {
+    const jwks = await publishedKeys(c.get("kv"));
+    if (jwks.keys.length === 0) {
+      // Publish the first key before any token exists, so verifiers can fetch early.
+      await currentSigningKey(c.get("kv"), c.get("config"));
+      jwks.keys.push(...(await publishedKeys(c.get("kv"))).keys);
+    }
+    // Short cache: verifiers refetch on an unknown kid anyway, and rotation adds keys.
+    c.header("Cache-Control", "public, max-age=60");
+    return c.json(jwks);
+  });
+
+  return app;
+}
