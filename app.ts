@@ -23,7 +23,6 @@ import { accountRoutes } from "./routes/account.tsx";
 import { tokenRoutes } from "./routes/tokens.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { sessionRoutes } from "./routes/sessions.tsx";
-import { observabilityScope } from "./lib/observability.ts";
 
 /** What the app is built from. */
 export interface AppDeps {
@@ -42,7 +41,6 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     csrfProtection(deps.config.appUrl.origin, forbidden),
     bodySizeLimit(deps.config.bodyLimit, tooLarge),
   );
-  app.use(observabilityScope());
   app.route("/", staticRoutes());
   app.route("/", healthRoutes());
   app.route("/", authRoutes());

@@ -6,6 +6,10 @@
  * line of defence every event and breadcrumb goes through {@link scrubEvent} /
  * {@link scrubBreadcrumb} before it leaves the process.
  *
+ * Breadcrumbs form one process-wide trail (the last 50), not one per request: a warning such
+ * as "token refresh refused" then arrives with what led to it (the revocation by another
+ * device, earlier refreshes), which is the point. Users appear only as opaque ids.
+ *
  * @example
  * ```ts
  * breadcrumb("auth", "sign-in failed", { reason: "bad_password", userId });
@@ -13,7 +17,6 @@
  * @module
  */
 import * as Sentry from "@sentry/deno";
-import type { MiddlewareHandler } from "hono";
 
 /** Breadcrumb categories used across Lodge. */
 export type BreadcrumbCategory = "auth" | "session" | "token" | "email" | "backup" | "job";
@@ -65,21 +68,6 @@ export async function flushObservability(timeoutMs = 2000): Promise<boolean> {
   return enabled ? await Sentry.flush(timeoutMs) : true;
 }
 
-/**
- * Middleware: each request gets its own Sentry isolation scope (its breadcrumbs stay its own)
- * tagged with the request id. Free while Sentry is off.
- */
-export function observabilityScope(): MiddlewareHandler {
-  return async (c, next) => {
-    if (!enabled) return await next();
-    await Sentry.withIsolationScope(async (scope) => {
-      scope.setTag("request_id", String(c.get("requestId") ?? ""));
-      scope.setTag("route", c.req.method + " " + c.req.routePath);
-      await next();
-    });
-  };
-}
-
 /** Records a breadcrumb (no-op while Sentry is off). */
 export function breadcrumb(
   category: BreadcrumbCategory,
@@ -94,9 +82,10 @@ export function breadcrumb(
 /** Captures an exception with the request id (no-op while Sentry is off). */
 export function captureError(err: unknown, context: { requestId?: string } = {}): void {
   if (!enabled) return;
-  Sentry.withScope((scope) => {
-    if (context.requestId) scope.setTag("request_id", context.requestId);
-    Sentry.captureException(err);
+  // A capture context, not a shared scope: nothing leaks into the next event.
+  Sentry.captureException(err, {
+    level: "error",
+    tags: context.requestId ? { request_id: context.requestId } : {},
   });
 }
 
@@ -106,11 +95,12 @@ export function captureWarning(
   data: Record<string, string | number> = {},
 ): void {
   if (!enabled) return;
-  Sentry.withScope((scope) => {
-    scope.setLevel("warning");
-    for (const [k, v] of Object.entries(data)) scope.setTag(k, String(v));
-    if (typeof data.userId === "string") scope.setUser({ id: data.userId });
-    Sentry.captureMessage(message, "warning");
+  const tags: Record<string, string> = {};
+  for (const [k, v] of Object.entries(data)) tags[k] = String(v);
+  Sentry.captureMessage(message, {
+    level: "warning",
+    tags,
+    user: typeof data.userId === "string" ? { id: data.userId } : undefined,
   });
 }
 

@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { ConfigError, loadConfig } from "../../lib/config.ts";
+import { describeUserAgent } from "../../lib/user_agent.ts";
+
+Deno.test("config: token and banner settings default, accept short test values, refuse nonsense", () => {
+  const d = loadConfig({});
+  assert.equal(d.accessTokenTtl, 900);
+  assert.equal(d.refreshBuffer, 120);
+  assert.equal(d.statusBanner, true);
+  assert.equal(d.sentryDsn, undefined);
+  const short = loadConfig({
+    ACCESS_TOKEN_TTL: "6",
+    REFRESH_BUFFER: "3",
+    SESSION_IDLE_TIMEOUT: "8",
+    IDLE_WARNING: "4",
+    STATUS_BANNER: "off",
+  });
+  assert.deepEqual(
+    [short.accessTokenTtl, short.refreshBuffer, short.idleWarning, short.statusBanner],
+    [6, 3, 4, false],
+  );
+  assert.equal(loadConfig({ ACCESS_TOKEN_TTL: "10" }).refreshBuffer, 5, "default fits the TTL");
+  const bad: Record<string, string>[] = [
+    { ACCESS_TOKEN_TTL: "15m" },
+    { ACCESS_TOKEN_TTL: "60", REFRESH_BUFFER: "60" },
+    { SESSION_IDLE_TIMEOUT: "10", IDLE_WARNING: "10" },
+    { SIGNING_KEY_ROTATION: "5" },
+    { SENTRY_DSN: "not a dsn" },
+    { STATUS_BANNER: "maybe" },
+  ];
+  for (const env of bad) {
+    assert.throws(() => loadConfig(env), (e) => {
+      assert.ok(e instanceof ConfigError);
+      assert.ok(
+        Object.keys(env).includes(e.variable),
+        `${e.variable} named for ${JSON.stringify(env)}`,
+      );
+      return true;
+    });
+  }
+});
+
+Deno.test("user agent: common browsers described briefly", () => {
+  assert.equal(
+    describeUserAgent(
+      "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+    ),
+    "Chrome 126 on Linux",
+  );
+  assert.equal(
+    describeUserAgent(
+      "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+    ),
+    "Safari 17 on iOS",
+  );
+  assert.equal(
+    describeUserAgent(
+      "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    ),
+    "Firefox 128 on Windows",
+  );
+  assert.equal(
+    describeUserAgent(
+      "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0",
+    ),
+    "Edge 126 on Windows",
+  );
+  assert.equal(describeUserAgent(""), "Unknown device");
+});
