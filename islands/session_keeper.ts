@@ -283,6 +283,7 @@ export class SessionKeeper {
 
   #lost() {
     if (this.#stopped) return;
+    document.documentElement.dataset.live = "lost";
     const delay = BACKOFF[Math.min(this.#attempts, BACKOFF.length - 1)];
     this.#attempts++;
     const retryAt = Date.now() + delay * 1000;
@@ -303,6 +304,7 @@ export class SessionKeeper {
     };
     es.addEventListener("ready", () => {
       this.#attempts = 0;
+      document.documentElement.dataset.live = "open";
       if (this.#view.kind === "reconnecting" || this.#view.kind === "error") {
         this.#show({ kind: "hidden" });
         if (this.#token) this.#adopt(this.#token);

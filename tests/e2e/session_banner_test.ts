@@ -1,0 +1,216 @@
+/**
+ * Browser tests for the status banner: two tabs of one browser against a real server.
+ * Lifetimes are shortened through configuration so each scenario takes seconds.
+ */
+import assert from "node:assert/strict";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { createApp } from "../../app.ts";
+import { type Config, testConfig } from "../../lib/config.ts";
+import { loadAssets } from "../../lib/assets.ts";
+import { openKv } from "../../kv/db.ts";
+import { closeEventStreams } from "../../routes/events.ts";
+import { GOOD_PASSWORD } from "../helpers.ts";
+
+const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
+const ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+  // Two tabs of one window: keep the one not in front running its timers normally.
+  "--disable-background-timer-throttling",
+  "--disable-renderer-backgrounding",
+  "--disable-backgrounding-occluded-windows",
+];
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** A real server over one KV that can be stopped and started again on the same port. */
+async function server(overrides: Partial<Config>) {
+  const port = freePort();
+  const config = testConfig({ ...overrides, appUrl: new URL(`http://127.0.0.1:${port}`) });
+  const kv = await openKv(":memory:");
+  const assets = await loadAssets();
+  const tokenRequests: number[] = [];
+  let http: Deno.HttpServer | null = null;
+  const start = () => {
+    const app = createApp({ config, kv, assets });
+    http = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (req, info) => {
+      const url = new URL(req.url);
+      if (req.method === "POST" && url.pathname === "/api/token") tokenRequests.push(Date.now());
+      return app.fetch(req, { remoteAddr: info.remoteAddr });
+    });
+  };
+  const stop = async () => {
+    closeEventStreams();
+    await http?.shutdown();
+    http = null;
+  };
+  start();
+  return { url: config.appUrl.origin, tokenRequests, start, stop, kv };
+}
+
+async function signUp(page: Page, base: string): Promise<string> {
+  await page.goto(`${base}/signup`);
+  await page.fill("#f-email", `e2e-${crypto.randomUUID().slice(0, 8)}@example.com`);
+  await page.fill("#f-password", GOOD_PASSWORD);
+  await Promise.all([page.waitForURL(/\/w\//), page.click("button[type=submit]")]);
+  await page.waitForSelector("html[data-session-keeper=started]");
+  return new URL(page.url()).pathname;
+}
+
+const banner = (page: Page) => page.locator(".status-banner-region");
+
+async function withBrowser(fn: (browser: Browser) => Promise<void>) {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  try {
+    await fn(browser);
+  } finally {
+    await browser.close();
+  }
+}
+
+Deno.test({
+  name: "two tabs: one refresh request per cycle; sign-out in A reaches B within 1 s",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withBrowser(async (browser) => {
+      const srv = await server({ accessTokenTtl: 4, refreshBuffer: 2 });
+      try {
+        const context = await browser.newContext();
+        const a = await context.newPage();
+        const path = await signUp(a, srv.url);
+        const b = await context.newPage();
+        await b.goto(srv.url + path);
+        await b.waitForSelector("html[data-session-keeper=started]");
+        await Promise.all([
+          a.waitForSelector("html[data-live=open]"),
+          b.waitForSelector("html[data-live=open]"),
+        ]);
+
+        // Two tabs, three refresh cycles (one every TTL - buffer = 2 s).
+        srv.tokenRequests.length = 0;
+        await new Promise((r) => setTimeout(r, 6_500));
+        const times = srv.tokenRequests.slice();
+        assert.ok(times.length >= 2 && times.length <= 4, `requests: ${times.length}`);
+        for (let i = 1; i < times.length; i++) {
+          assert.ok(times[i] - times[i - 1] > 1000, `two refreshes in one cycle: ${times}`);
+        }
+        assert.equal(await banner(a).getAttribute("data-state"), "hidden");
+        assert.equal(await banner(b).getAttribute("data-state"), "hidden");
+
+        const clicked = Date.now();
+        await a.click(".header-nav button[type=submit]");
+        await b.waitForSelector(".status-banner-region[data-state=signed_out]", { timeout: 1000 });
+        const elapsed = Date.now() - clicked;
+        assert.ok(elapsed < 1000, `tab B knew after ${elapsed} ms`);
+        assert.match(await banner(b).innerText(), /signed out in another tab/i);
+        const href = await b.locator(".status-banner a", { hasText: "Sign in again" })
+          .getAttribute("href");
+        assert.equal(href, `/login?next=${encodeURIComponent(path)}`);
+
+        // B stops using the token: no refresh from it any more.
+        srv.tokenRequests.length = 0;
+        await new Promise((r) => setTimeout(r, 2_500));
+        assert.equal(srv.tokenRequests.length, 0);
+        await context.close();
+      } finally {
+        await srv.stop();
+        srv.kv.close();
+      }
+    }),
+});
+
+Deno.test({
+  name: "live channel dropped (server restarted): banner says reconnecting, then hides",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withBrowser(async (browser) => {
+      const srv = await server({});
+      try {
+        const context = await browser.newContext();
+        const page = await context.newPage();
+        await signUp(page, srv.url);
+        await page.waitForSelector("html[data-live=open]");
+        await srv.stop();
+        await page.waitForSelector(".status-banner-region[data-state=reconnecting]", {
+          timeout: 5000,
+        });
+        assert.match(await banner(page).innerText(), /Connection lost — reconnecting in \d+ s/);
+        srv.start();
+        await page.click(".status-banner button:has-text('Retry now')");
+        await page.waitForSelector(".status-banner-region[data-state=hidden]", {
+          timeout: 5000,
+          state: "attached",
+        });
+        await page.waitForSelector("html[data-live=open]");
+        assert.equal(await page.locator(".status-banner").count(), 0);
+        await context.close();
+      } finally {
+        await srv.stop();
+        srv.kv.close();
+      }
+    }),
+});
+
+Deno.test({
+  name: "session expiry end to end: idle warning, 'Stay signed in', then signed out for inactivity",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withBrowser(async (browser) => {
+      const srv = await server({
+        sessionIdleTimeout: 6,
+        sessionAbsoluteLifetime: 120,
+        sessionTouchInterval: 1,
+        idleWarning: 4,
+        accessTokenTtl: 60,
+        refreshBuffer: 10,
+      });
+      try {
+        const context = await browser.newContext();
+        const page = await context.newPage();
+        const path = await signUp(page, srv.url);
+        await page.waitForSelector(".status-banner-region[data-state=idle]", { timeout: 6000 });
+        assert.match(
+          await banner(page).innerText(),
+          /signed out in \d+ seconds? for inactivity/,
+        );
+        await page.click(".status-banner button:has-text('Stay signed in')");
+        await page.waitForSelector(".status-banner-region[data-state=hidden]", {
+          timeout: 2000,
+          state: "attached",
+        });
+
+        // Now do nothing: the warning comes back, then the server ends the session.
+        await page.waitForSelector(".status-banner-region[data-state=signed_out]", {
+          timeout: 10_000,
+        });
+        assert.equal(await banner(page).getAttribute("data-reason"), "idle_timeout");
+        assert.match(await banner(page).innerText(), /inactivity/);
+        // The page is honest: the session really is gone on the server.
+        const res = await page.request.post(`${srv.url}/api/token`, {
+          headers: { origin: srv.url },
+        });
+        assert.equal(res.status(), 401);
+        await page.click(".status-banner a:has-text('Sign in again')");
+        await page.waitForURL(/\/login\?next=/);
+        assert.equal(new URL(page.url()).searchParams.get("next"), path);
+        await context.close();
+      } finally {
+        await srv.stop();
+        srv.kv.close();
+      }
+    }),
+});
