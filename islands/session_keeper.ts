@@ -113,6 +113,10 @@ export class SessionKeeper {
       if (document.visibilityState === "visible") this.#wake();
     });
     this.#on(window, "online", () => this.#wake());
+    // A page restored from the back/forward cache may hold a token of a session that ended.
+    this.#on(window, "pageshow", (e) => {
+      if ((e as PageTransitionEvent).persisted) void this.refresh({ after: Date.now() });
+    });
     this.#on(document, "submit", (e) => {
       const form = e.target as HTMLFormElement;
       const action = new URL(form.action, location.href);
@@ -195,6 +199,8 @@ export class SessionKeeper {
           res = await fetch("/api/token", {
             method: "POST",
             credentials: "same-origin",
+            // Other tabs wait on the lock: never hold it for a request that hangs.
+            signal: AbortSignal.timeout(10_000),
             headers: { "content-type": "application/json" },
             body: JSON.stringify({
               ...(this.#opts.workspace ? { workspace: this.#opts.workspace } : {}),
