@@ -214,3 +214,49 @@ Deno.test({
       }
     }),
 });
+
+Deno.test({
+  name: "two devices: a password change on one puts the other's banner in 'password changed'",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withBrowser(async (browser) => {
+      const srv = await server({});
+      try {
+        const laptop = await (await browser.newContext()).newPage();
+        const path = await signUp(laptop, srv.url);
+        const email = await laptop.evaluate(() =>
+          document.querySelector(".who")?.getAttribute("title") ?? ""
+        );
+        const phone = await (await browser.newContext()).newPage();
+        await phone.goto(`${srv.url}/login?next=${encodeURIComponent(path)}`);
+        await phone.fill("#f-email", email);
+        await phone.fill("#f-password", GOOD_PASSWORD);
+        await Promise.all([phone.waitForURL(/\/w\//), phone.click("main button[type=submit]")]);
+        await phone.waitForSelector("html[data-live=open]");
+
+        await laptop.goto(`${srv.url}/account/password`);
+        await laptop.fill("#f-current", GOOD_PASSWORD);
+        await laptop.fill("#f-password", "another-long-passphrase-77");
+        const submitted = Date.now();
+        await Promise.all([
+          laptop.waitForURL(/\/account\/sessions\?m=password_changed/),
+          laptop.click("main button[type=submit]"),
+        ]);
+        await phone.waitForSelector(".status-banner-region[data-state=signed_out]", {
+          timeout: 2000,
+        });
+        const elapsed = Date.now() - submitted;
+        assert.equal(await banner(phone).getAttribute("data-reason"), "password_changed");
+        assert.match(await banner(phone).innerText(), /password was changed/);
+        assert.ok(elapsed < 2000, `phone knew after ${elapsed} ms (includes argon2 hashing)`);
+        // The laptop, which made the change, stays signed in with a quiet banner.
+        await laptop.waitForSelector("html[data-live=open]");
+        assert.equal(await banner(laptop).getAttribute("data-state"), "hidden");
+        assert.match(await laptop.content(), /This device/);
+      } finally {
+        await srv.stop();
+        srv.kv.close();
+      }
+    }),
+});
