@@ -70,15 +70,16 @@ export function hasher(): Promise<Hasher> {
   return hasherPromise;
 }
 
-/** Hashes a password into a PHC string. */
+/** Hashes a password into a PHC string. Passwords are NFC-normalized so the same typed
+ * characters match whatever device composed them. */
 export async function hashPassword(password: string): Promise<string> {
-  return (await hasher()).hash(password);
+  return (await hasher()).hash(password.normalize("NFC"));
 }
 
 /** Verifies a password against a PHC string; false for malformed hashes. */
 export async function verifyPassword(phc: string, password: string): Promise<boolean> {
   try {
-    return await (await hasher()).verify(phc, password);
+    return await (await hasher()).verify(phc, password.normalize("NFC"));
   } catch {
     return false;
   }

@@ -84,3 +84,12 @@ Deno.test("password rules: length, controls, common passwords", () => {
   assert.equal(passwordProblem("violet-harbour-71-kites"), null);
   assert.equal(passwordProblem("x".repeat(1024)), null);
 });
+
+Deno.test("password hashing: argon2id parameters; NFC-equal passwords verify", async () => {
+  const { hashPassword, verifyPassword } = await import("../../lib/password.ts");
+  const phc = await hashPassword("Ame\u0301lie-garden-42");
+  assert.match(phc, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+  assert.ok(await verifyPassword(phc, "Am\u00e9lie-garden-42"));
+  assert.equal(await verifyPassword(phc, "Amelie-garden-42"), false);
+  assert.equal(await verifyPassword("not a hash", "x"), false);
+});
