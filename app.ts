@@ -9,11 +9,16 @@
  * @module
  */
 import { Hono } from "hono";
-import { requestId } from "hono/request-id";
 import type { AppEnv } from "./lib/http.ts";
-import type { Config } from "./lib/config.ts";
+import { allowedOrigins, type Config } from "./lib/config.ts";
 import type { Assets } from "./lib/assets.ts";
-import { bodySizeLimit, context, csrfProtection, securityHeaders } from "./lib/middleware.ts";
+import {
+  bodySizeLimit,
+  context,
+  csrfProtection,
+  requestId,
+  securityHeaders,
+} from "./lib/middleware.ts";
 import { forbidden, notFound, onError, tooLarge } from "./routes/errors.tsx";
 import { authRoutes } from "./routes/auth.tsx";
 import { workspaceRoutes } from "./routes/workspaces.tsx";
@@ -35,7 +40,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     requestId(),
     context(deps),
     securityHeaders(deps.config),
-    csrfProtection(deps.config.appUrl.origin, forbidden),
+    csrfProtection(allowedOrigins(deps.config), forbidden),
     bodySizeLimit(deps.config.bodyLimit, tooLarge),
   );
   app.route("/", staticRoutes());

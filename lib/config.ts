@@ -40,6 +40,10 @@ export interface Config {
   loginRateLimitWindow: number;
   /** Trust `X-Forwarded-For` for the client address (only behind a proxy you run). */
   trustProxy: boolean;
+  /** Sign-up attempts allowed per window per client address. */
+  signupRateLimitMax: number;
+  /** Length of the sign-up window, seconds. */
+  signupRateLimitWindow: number;
   /** Largest request body accepted, bytes. */
   bodyLimit: number;
   /** Version string reported by /health. */
@@ -105,8 +109,14 @@ export function loadConfig(env: Env): Config {
     "test",
     "production",
   ]);
-  const port = int(env, "PORT", 8000, 0, 65535);
+  const port = int(env, "PORT", 8000, 1, 65535);
   const hostname = str(env, "HOST") ?? "127.0.0.1";
+  if (!/^(?:[A-Za-z0-9.-]{1,253}|\[?[0-9A-Fa-f:.]+\]?)$/.test(hostname)) {
+    throw new ConfigError(
+      "HOST",
+      `must be a host name or IP address (got ${JSON.stringify(hostname)})`,
+    );
+  }
   const rawUrl = str(env, "APP_URL") ?? `http://localhost:${port}`;
   let appUrl: URL;
   try {
@@ -155,10 +165,28 @@ export function loadConfig(env: Env): Config {
     sessionTouchInterval,
     loginRateLimitMax: int(env, "LOGIN_RATE_LIMIT_MAX", 10, 1, 1_000_000),
     loginRateLimitWindow: int(env, "LOGIN_RATE_LIMIT_WINDOW", 900, 1, 30 * DAY),
+    signupRateLimitMax: int(env, "SIGNUP_RATE_LIMIT_MAX", 20, 1, 1_000_000),
+    signupRateLimitWindow: int(env, "SIGNUP_RATE_LIMIT_WINDOW", 3600, 1, 30 * DAY),
     trustProxy: bool(env, "TRUST_PROXY", false),
     bodyLimit: int(env, "BODY_LIMIT", 64 * 1024, 1024, 100 * 1024 * 1024),
     version: str(env, "APP_VERSION") ?? "0.1.0",
   };
+}
+
+/**
+ * Origins whose unsafe requests CSRF protection accepts: APP_URL's, and in development
+ * with a localhost APP_URL also the loopback addresses people open by hand.
+ */
+export function allowedOrigins(config: Config): string[] {
+  const origins = [config.appUrl.origin];
+  if (config.appEnv !== "production" && config.appUrl.hostname === "localhost") {
+    const port = config.appUrl.port ? `:${config.appUrl.port}` : "";
+    origins.push(
+      `${config.appUrl.protocol}//127.0.0.1${port}`,
+      `${config.appUrl.protocol}//[::1]${port}`,
+    );
+  }
+  return origins;
 }
 
 /** Configuration for tests: in-memory KV, fixed URL; override any field. */

@@ -22,9 +22,24 @@ export type ParsedEmail =
 const LOCAL = /^[\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+(\.[\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+)*$/u;
 const LABEL = /^[\p{L}\p{N}]([\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?$/u;
 
-/** The lookup key for an address (no syntax check). */
+/**
+ * The lookup key for an address: trimmed, NFC, lower-cased, and the domain in its ASCII
+ * (punycode) form, so `x@例え.テスト` and `x@xn--r8jz45g.xn--zckzah` are one account.
+ */
 export function emailKey(address: string): string {
-  return address.trim().normalize("NFC").toLowerCase();
+  const a = address.trim().normalize("NFC").toLowerCase();
+  const at = a.lastIndexOf("@");
+  if (at < 0) return a;
+  return `${a.slice(0, at)}@${asciiDomain(a.slice(at + 1)) ?? a.slice(at + 1)}`;
+}
+
+function asciiDomain(domain: string): string | null {
+  try {
+    const host = new URL(`http://${domain}/`).hostname;
+    return host === "" ? null : host;
+  } catch {
+    return null;
+  }
 }
 
 /** Validates an address typed by a person. */
@@ -46,5 +61,9 @@ export function parseEmail(raw: string): ParsedEmail {
   ) {
     return { ok: false, error: "Enter an email address like name@example.com." };
   }
-  return { ok: true, display, key: display.toLowerCase() };
+  const ascii = asciiDomain(domain.toLowerCase());
+  if (!ascii || ascii.length > 253) {
+    return { ok: false, error: "Enter an email address like name@example.com." };
+  }
+  return { ok: true, display, key: `${local.toLowerCase()}@${ascii}` };
 }

@@ -16,6 +16,19 @@ import type { Config } from "./config.ts";
 import type { Assets } from "./assets.ts";
 import { clientIp } from "./http.ts";
 
+/**
+ * Gives every request a fresh id (X-Request-Id on the response, in logs and error pages).
+ * A client-sent X-Request-Id is not trusted: it would let anyone forge log references.
+ */
+export function requestId(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const id = crypto.randomUUID();
+    c.set("requestId", id);
+    c.header("X-Request-Id", id);
+    await next();
+  };
+}
+
 /** Puts configuration, KV, assets and the client address on the context. */
 export function context(
   deps: { config: Config; kv: Deno.Kv; assets: Assets },
@@ -67,12 +80,12 @@ const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /**
  * CSRF protection for every unsafe method. A browser request passes only when
- * `Sec-Fetch-Site` is `same-origin`, or (older browsers) `Origin` equals the app's origin.
+ * `Sec-Fetch-Site` is `same-origin`, or (older browsers) `Origin` is one of the app's origins.
  * A request with neither header passes only when it carries no cookies (a non-browser
  * client authenticating otherwise, which CSRF cannot forge).
  */
 export function csrfProtection(
-  appOrigin: string,
+  appOrigins: readonly string[],
   onForbidden: (c: Ctx) => Response,
 ): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -81,9 +94,9 @@ export function csrfProtection(
     const origin = c.req.header("origin");
     let allowed: boolean;
     if (site !== undefined) {
-      allowed = site === "same-origin" && (origin === undefined || origin === appOrigin);
+      allowed = site === "same-origin" && (origin === undefined || appOrigins.includes(origin));
     } else if (origin !== undefined) {
-      allowed = origin === appOrigin;
+      allowed = appOrigins.includes(origin);
     } else {
       allowed = !c.req.header("cookie");
     }

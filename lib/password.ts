@@ -117,6 +117,9 @@ export function passwordProblem(password: string): string | null {
   // deno-lint-ignore no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(password)) return "Passwords cannot contain control characters.";
   if (!password.isWellFormed()) return "That password contains invalid characters.";
+  if (/^\s*$/u.test(password) || /^(.)\1*$/su.test(password)) {
+    return "That password is too easy to guess: use more than one repeated character.";
+  }
   if (isCommonPassword(password)) {
     return "That password is on a list of commonly used passwords. Choose another.";
   }

@@ -206,8 +206,36 @@ export function authRoutes(): Hono<AppEnv> {
       );
     }
     const kv = c.get("kv");
+    const config = c.get("config");
+    // Each attempt costs a password hash and answers whether an address is taken: limit
+    // attempts per client address.
+    const reservation = await reserveAttempt(
+      kv,
+      [
+        { bucket: "signup-ip", subject: c.get("clientIp") },
+      ],
+      config.signupRateLimitMax,
+      config.signupRateLimitWindow,
+    );
+    if (!reservation.ok) {
+      c.header("Retry-After", String(reservation.retryAfter));
+      const minutes = Math.ceil(reservation.retryAfter / 60);
+      return renderPage(
+        c,
+        <SignupPage
+          page={pageContext(c)}
+          values={values}
+          errors={{}}
+          formError={`Too many sign-up attempts from your network. Try again in ${minutes} minute${
+            minutes === 1 ? "" : "s"
+          }.`}
+          next={next}
+        />,
+        429,
+      );
+    }
     const passwordHash = await hashPassword(f.get("password"));
-    const result = await createAccount(kv, c.get("config"), {
+    const result = await createAccount(kv, config, {
       email: email.display,
       emailKey: email.key,
       name: values.name,
@@ -293,7 +321,7 @@ export function authRoutes(): Hono<AppEnv> {
     if (!user || !valid) return page(401, "The email address or password is incorrect.");
 
     // A success is not a failure: give the slots back.
-    await releaseAttempt(kv, reservation.keys);
+    await releaseAttempt(kv, reservation);
     const old = sessionToken(c);
     if (old) await revokeSessionByToken(kv, old);
     const { token } = await createSession(kv, config, { userId: user.id, ...clientMeta(c) });
@@ -308,10 +336,16 @@ export function authRoutes(): Hono<AppEnv> {
     return c.redirect("/login?m=signed_out", 303);
   });
 
-  app.on(["GET", "HEAD"], "/logout", (c) => {
+  app.all("/logout", (c) => {
     c.header("Allow", "POST");
     return errorResponse(c, 405, "Use the “Sign out” button to sign out.");
   });
+  for (const path of ["/signup", "/login"]) {
+    app.all(path, (c) => {
+      c.header("Allow", "GET, HEAD, POST");
+      return errorResponse(c, 405);
+    });
+  }
 
   return app;
 }

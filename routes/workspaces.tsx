@@ -178,5 +178,10 @@ export function workspaceRoutes(): Hono<AppEnv> {
     return renderWorkspace(c, loaded.view);
   });
 
+  app.all("/w/:slug", (c) => {
+    c.header("Allow", "GET, HEAD");
+    return errorResponse(c, 405);
+  });
+
   return app;
 }

@@ -173,7 +173,7 @@ Deno.test("rate limits: exact under a parallel burst, release gives a slot back"
     assert.ok(refused && !refused.ok && refused.retryAfter >= 1 && refused.retryAfter <= 900);
     const granted = results.find((r) => r.ok);
     assert.ok(granted && granted.ok);
-    await releaseAttempt(kv, granted.keys);
+    await releaseAttempt(kv, granted, now);
     assert.equal(await attemptsUsed(kv, subject[0], 900, now), 9);
     assert.ok((await reserveAttempt(kv, subject, 10, 900, now)).ok);
     // The next window starts fresh.

@@ -16,6 +16,13 @@ Deno.test("email: trimmed, NFC-normalized, lower-cased key; typed form kept", ()
   const b = parseEmail("Ren\u00e9@example.fr");
   assert.ok(a.ok && b.ok && a.key === b.key);
   assert.equal(emailKey(" X@Y.z "), "x@y.z");
+  // One mailbox, one key: Unicode and punycode forms of a domain match.
+  const idn = parseEmail("x@例え.テスト");
+  const puny = parseEmail("x@xn--r8jz45g.xn--zckzah");
+  assert.ok(idn.ok && puny.ok);
+  assert.equal(idn.key, puny.key);
+  assert.equal(idn.display, "x@例え.テスト");
+  assert.equal(emailKey("X@例え.テスト"), idn.key);
 });
 
 Deno.test("email: malformed, oversized and odd input is refused", () => {
@@ -68,6 +75,14 @@ Deno.test("safeNext: only same-site relative paths", () => {
       null,
       undefined,
       "/" + "a".repeat(3000),
+      "/.//evil.example/x",
+      "/..//evil.example",
+      "/%2e//evil.example",
+      "/%2E%2E//evil.example",
+      "/x/../..//evil.example",
+      "/a/..//evil.example",
+      "/.///evil.example",
+      "/./\\evil.example",
     ]
   ) {
     assert.equal(safeNext(bad, "/home"), "/home", JSON.stringify(bad));
@@ -82,7 +97,10 @@ Deno.test("password rules: length, controls, common passwords", () => {
   assert.ok(isCommonPassword("QWERTYUIOP"));
   assert.match(passwordProblem("iloveyou")!, /commonly used/);
   assert.equal(passwordProblem("violet-harbour-71-kites"), null);
-  assert.equal(passwordProblem("x".repeat(1024)), null);
+  assert.match(passwordProblem("        ")!, /too easy/);
+  assert.match(passwordProblem("zzzzzzzzzzzz")!, /too easy/);
+  assert.equal(passwordProblem("correct horse battery"), null);
+  assert.equal(passwordProblem("xy".repeat(512)), null);
 });
 
 Deno.test("password hashing: argon2id parameters; NFC-equal passwords verify", async () => {
