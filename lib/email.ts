@@ -48,3 +48,20 @@ export function parseEmail(raw: string): ParsedEmail {
   }
   return { ok: true, display, key: display.toLowerCase() };
 }
+
+/**
+ * True when a typed address names the stored one: equal after NFC, ignoring the case of
+ * ASCII letters only. Addresses that match only after full Unicode case folding (e.g. the
+ * Kelvin sign "K" for "k", or "ſ" for "s") are different addresses here, so a look-alike
+ * never matches an account in the password-reset flow.
+ *
+ * @example
+ * ```ts
+ * sameAddress("KATE@example.com", "kate@example.com"); // true
+ * sameAddress("\u212Aate@example.com", "kate@example.com"); // false
+ * ```
+ */
+export function sameAddress(typed: string, stored: string): boolean {
+  const fold = (s: string) => s.trim().normalize("NFC").replace(/[A-Z]/g, (ch) => ch.toLowerCase());
+  return fold(typed) === fold(stored);
+}

@@ -52,6 +52,9 @@ export function securityHeaders(config: Config): MiddlewareHandler<AppEnv> {
     referrerPolicy: "same-origin",
     strictTransportSecurity: config.secureCookies ? "max-age=31536000; includeSubDomains" : false,
     permissionsPolicy: { camera: [], microphone: [], geolocation: [], payment: [] },
+    // A route may tighten a header for itself (e.g. Referrer-Policy: no-referrer on pages
+    // whose URL carried a token); these defaults fill in whatever it did not set.
+    overwrite: false,
   });
 }
 

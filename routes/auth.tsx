@@ -22,6 +22,7 @@ import { createSession, revokeSessionByToken } from "../kv/sessions.ts";
 import { getWorkspace, listUserWorkspaces } from "../kv/workspaces.ts";
 import { releaseAttempt, reserveAttempt } from "../kv/rate_limits.ts";
 import { errorResponse } from "./errors.tsx";
+import { addVerificationMail } from "../lib/mail/flows.ts";
 
 /** Most characters in a display name. */
 export const NAME_MAX = 100;
@@ -29,6 +30,8 @@ export const NAME_MAX = 100;
 const NOTICES: Record<string, string> = {
   signed_out: "You have signed out.",
   expired: "Your session has expired. Please sign in again.",
+  password_reset:
+    "Your password was changed and every session was signed out. Sign in with your new password.",
 };
 
 interface SignupValues {
@@ -132,6 +135,9 @@ function LoginPage(
           <button type="submit" class="button primary">Sign in</button>
         </form>
         <p class="muted">
+          <a href="/password/forgot">Forgot your password?</a>
+        </p>
+        <p class="muted">
           New to Lodge?{" "}
           <a href={next !== "/" ? `/signup?next=${encodeURIComponent(next)}` : "/signup"}>
             Create an account
@@ -207,13 +213,24 @@ export function authRoutes(): Hono<AppEnv> {
     }
     const kv = c.get("kv");
     const passwordHash = await hashPassword(f.get("password"));
-    const result = await createAccount(kv, c.get("config"), {
-      email: email.display,
-      emailKey: email.key,
-      name: values.name,
-      passwordHash,
-      ...clientMeta(c),
-    });
+    const result = await createAccount(
+      kv,
+      c.get("config"),
+      {
+        email: email.display,
+        emailKey: email.key,
+        name: values.name,
+        passwordHash,
+        ...clientMeta(c),
+      },
+      Date.now(),
+      (op, user) =>
+        addVerificationMail(op, c.get("config"), user, {
+          purpose: "verify",
+          email: user.email,
+          emailKey: user.emailKey,
+        }),
+    );
     if (!result.ok) {
       return renderPage(
         c,
