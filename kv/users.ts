@@ -39,6 +39,8 @@ export interface NewAccount {
   passwordHash: string;
   userAgent: string;
   ip: string;
+  /** Extra writes that must commit with the account (e.g. a verification token and its mail). */
+  addToAtomic?: (op: Deno.AtomicOperation, user: User) => void;
 }
 
 /** Result of {@link createAccount}. */
@@ -62,8 +64,6 @@ export async function createAccount(
   policy: SessionPolicy,
   input: NewAccount,
   now = Date.now(),
-  /** Extra writes that must commit with the account (e.g. a verification token and its mail). */
-  addToAtomic?: (op: Deno.AtomicOperation, user: User) => void,
 ): Promise<CreateAccountResult> {
   const base = slugify(input.name || input.email.slice(0, input.email.lastIndexOf("@")));
   for (let attempt = 0; attempt < 8; attempt++) {
@@ -93,7 +93,7 @@ export async function createAccount(
       .set(keys.userByEmail(input.emailKey), userId);
     addWorkspace(op, workspace, now);
     addSession(op, policy, session, now);
-    addToAtomic?.(op, user);
+    input.addToAtomic?.(op, user);
     if ((await op.commit()).ok) return { ok: true, user, workspace, session };
     // Find out which check failed: the address (final) or the slug (try another).
     if ((await kv.get(keys.userByEmail(input.emailKey))).value) {

@@ -22,7 +22,7 @@ import { createSession, revokeSessionByToken } from "../kv/sessions.ts";
 import { getWorkspace, listUserWorkspaces } from "../kv/workspaces.ts";
 import { releaseAttempt, reserveAttempt } from "../kv/rate_limits.ts";
 import { errorResponse } from "./errors.tsx";
-import { addVerificationMail } from "../lib/mail/flows.ts";
+import { signupVerificationMail } from "../lib/mail/flows.ts";
 
 /** Most characters in a display name. */
 export const NAME_MAX = 100;
@@ -213,24 +213,14 @@ export function authRoutes(): Hono<AppEnv> {
     }
     const kv = c.get("kv");
     const passwordHash = await hashPassword(f.get("password"));
-    const result = await createAccount(
-      kv,
-      c.get("config"),
-      {
-        email: email.display,
-        emailKey: email.key,
-        name: values.name,
-        passwordHash,
-        ...clientMeta(c),
-      },
-      Date.now(),
-      (op, user) =>
-        addVerificationMail(op, c.get("config"), user, {
-          purpose: "verify",
-          email: user.email,
-          emailKey: user.emailKey,
-        }),
-    );
+    const result = await createAccount(kv, c.get("config"), {
+      email: email.display,
+      emailKey: email.key,
+      name: values.name,
+      passwordHash,
+      ...clientMeta(c),
+      addToAtomic: signupVerificationMail(c.get("config")),
+    });
     if (!result.ok) {
       return renderPage(
         c,

@@ -143,3 +143,16 @@ export function addVerificationMail(
       newEmail: target.email,
     });
 }
+
+/** The extra writes for sign-up's atomic: a verification token and its mail (createAccount). */
+export function signupVerificationMail(
+  config: Config,
+): (op: Deno.AtomicOperation, user: User) => void {
+  return (op, user) => {
+    addVerificationMail(op, config, user, {
+      purpose: "verify",
+      email: user.email,
+      emailKey: user.emailKey,
+    });
+  };
+}
