@@ -51,14 +51,14 @@ export function parseEmail(raw: string): ParsedEmail {
 
 /**
  * True when a typed address names the stored one: equal after NFC, ignoring the case of
- * ASCII letters only. Addresses that match only after full Unicode case folding (e.g. the
- * Kelvin sign "K" for "k", or "ſ" for "s") are different addresses here, so a look-alike
+ * ASCII letters only. Addresses that match only after Unicode case folding ("ı" or "ſ"
+ * for "i" or "s", "ß" for "ss", "É" for "é") are different addresses here, so a look-alike
  * never matches an account in the password-reset flow.
  *
  * @example
  * ```ts
  * sameAddress("KATE@example.com", "kate@example.com"); // true
- * sameAddress("\u212Aate@example.com", "kate@example.com"); // false
+ * sameAddress("m\u0131@example.com", "mi@example.com"); // false (dotless i)
  * ```
  */
 export function sameAddress(typed: string, stored: string): boolean {
