@@ -84,7 +84,10 @@ export function csrfProtection(
     const origin = c.req.header("origin");
     let allowed: boolean;
     if (site !== undefined) {
-      allowed = site === "same-origin" && (origin === undefined || origin === appOrigin);
+      // Origin is "null" on pages served with Referrer-Policy: no-referrer (reset and
+      // verification pages); Sec-Fetch-Site, which no page can forge, still proves same-origin.
+      allowed = site === "same-origin" &&
+        (origin === undefined || origin === appOrigin || origin === "null");
     } else if (origin !== undefined) {
       allowed = origin === appOrigin;
     } else {

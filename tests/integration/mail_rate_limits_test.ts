@@ -66,3 +66,17 @@ Deno.test("per-address limit: the same generic page, and nothing more is sent", 
     await mail.close();
   }
 });
+
+Deno.test("forms on no-referrer pages post with Origin: null; only same-origin Sec-Fetch-Site lets them through", async () => {
+  const t = await testApp();
+  try {
+    const post = (headers: Record<string, string>) =>
+      t.post("/password/forgot", { email: "x@example.com" }, { headers });
+    assert.equal((await post({ origin: "null", "sec-fetch-site": "same-origin" })).status, 200);
+    assert.equal((await post({ origin: "null", "sec-fetch-site": "cross-site" })).status, 403);
+    assert.equal((await post({ origin: "null", "sec-fetch-site": "same-site" })).status, 403);
+    assert.equal((await post({ origin: "null" })).status, 403);
+  } finally {
+    t.close();
+  }
+});
