@@ -16,14 +16,15 @@ const NEW_PASSWORD = "copper-meadow-63-finches";
 
 Deno.test("browser: reset a forgotten password from the development outbox", async () => {
   const kv = await openKv(":memory:");
-  let app: ReturnType<typeof createApp> | undefined;
+  // The app needs the server's origin (for CSRF and links), so it is built after listen.
+  const built: { app?: ReturnType<typeof createApp> } = {};
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    (req, info) => app!.fetch(req, info),
+    (req, info) => built.app!.fetch(req, info),
   );
   const origin = `http://127.0.0.1:${server.addr.port}`;
   const config = testConfig({ appUrl: new URL(origin) });
-  app = createApp({ config, kv, assets: await loadAssets() });
+  built.app = createApp({ config, kv, assets: await loadAssets() });
   const listening = startQueueListener({ kv, config });
   const browser = await chromium.launch({
     executablePath: Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium",
