@@ -8,6 +8,8 @@ import { getFailedMail, getMailStatus, mailCounts, storeOutboxMail } from "../..
 import { MAIL_MAX_ATTEMPTS, type SendMailJob, sendMailJob } from "../../cron/send_mail.ts";
 import { renderMail } from "../../lib/mail/templates.ts";
 import { newId } from "../../lib/crypto.ts";
+import { enqueueJob } from "../../cron/queue.ts";
+import * as keys from "../../kv/keys.ts";
 
 const KEY = "re_test_key";
 const FROM = "Lodge <no-reply@lodge.example>";
@@ -194,5 +196,32 @@ Deno.test("/dev/mail lists the outbox newest first with clickable links; 404 in 
     assert.ok(!(await res.text()).includes("a@example.com"));
   } finally {
     prod.close();
+  }
+});
+
+Deno.test("when the queue gives up redelivering, KV keeps the job under mail_undelivered and /health counts it", async () => {
+  const fake = startFakeResend({ apiKey: KEY });
+  const t = await testApp({ resendApiKey: KEY, emailFrom: FROM, resendBaseUrl: fake.url });
+  const mail = startMail(t);
+  try {
+    fake.failNext(100, 503);
+    const j = job();
+    // Fewer deliveries than MAIL_MAX_ATTEMPTS, so every one throws and KV's own backstop acts.
+    const op = t.kv.atomic();
+    enqueueJob(op, j, {
+      backoffSchedule: [20],
+      keysIfUndelivered: [keys.mailUndelivered(j.messageId)],
+    });
+    await op.commit();
+    const end = Date.now() + 5000;
+    while (Date.now() < end && !(await t.kv.get(keys.mailUndelivered(j.messageId))).value) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(fake.requests, 2);
+    const health = await (await t.request("/health")).json();
+    assert.equal(health.email.undelivered, 1);
+  } finally {
+    await mail.close();
+    await fake.close();
   }
 });
