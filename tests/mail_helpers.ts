@@ -20,6 +20,15 @@ import { listOutbox, type OutboxMail } from "../kv/mail.ts";
 export interface TestMail {
   /** Waits until a mail matching `pred` is in the outbox (newest first), or throws. */
   waitFor(pred: (m: OutboxMail) => boolean, timeoutMs?: number): Promise<OutboxMail>;
+  /**
+   * Waits until exactly `n` mails match `pred`, then waits `settleMs` more and checks that
+   * no further one arrived; returns them. Throws on timeout or on more than `n`.
+   */
+  waitForCount(
+    pred: (m: OutboxMail) => boolean,
+    n: number,
+    settleMs?: number,
+  ): Promise<OutboxMail[]>;
   /** Every outbox mail, newest first. */
   all(): Promise<OutboxMail[]>;
   /** Closes the app's KV (which ends the listener) and waits for the listener. */
@@ -38,6 +47,21 @@ export function startMail(t: TestApp): TestMail {
         await new Promise((r) => setTimeout(r, 10));
       }
       throw new Error("no matching mail arrived in the outbox");
+    },
+    async waitForCount(pred, n, settleMs = 100) {
+      const end = Date.now() + 5000;
+      let found: OutboxMail[] = [];
+      while (Date.now() < end) {
+        found = (await listOutbox(t.kv, 1000)).filter(pred);
+        if (found.length >= n) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await new Promise((r) => setTimeout(r, settleMs));
+      found = (await listOutbox(t.kv, 1000)).filter(pred);
+      if (found.length !== n) {
+        throw new Error(`expected ${n} matching mails, found ${found.length}`);
+      }
+      return found;
     },
     all: () => listOutbox(t.kv, 1000),
     async close() {
