@@ -33,7 +33,7 @@ export interface EmailStatusProps {
 export function EmailStatus({ user, notice }: EmailStatusProps) {
   const n = notice ? EMAIL_NOTICES[notice] : undefined;
   return (
-    <section class="card" aria-labelledby="email-heading">
+    <section class="card email-card" aria-labelledby="email-heading">
       <h2 id="email-heading">Email address</h2>
       <div aria-live="polite">{n && <Alert kind={n.kind}>{n.text}</Alert>}</div>
       <p>
