@@ -160,7 +160,13 @@ export async function resetPassword(
   for (let attempt = 0; attempt < 5; attempt++) {
     const hold = await readResetToken(kv, token, now);
     if (!hold.ok) return hold;
-    const user: User = { ...hold.user.value, passwordHash };
+    // Using a link mailed to the account's address proves the mailbox, so it counts as
+    // verification too.
+    const user: User = {
+      ...hold.user.value,
+      passwordHash,
+      emailVerifiedAt: hold.user.value.emailVerifiedAt ?? now,
+    };
     const op = kv.atomic().check(hold.token).check(hold.user)
       .set(keys.user(user.id), user)
       .set(keys.resetToken(hold.tokenHash), { ...hold.token.value, usedAt: now }, {

@@ -103,6 +103,11 @@ Deno.test("reset by email: link → cookie → new password; sessions revoked, n
     assert.match(account.headers.get("location")!, /^\/login/);
     assert.equal(await login(t, email, GOOD_PASSWORD), 401);
     assert.equal(await login(t, email, NEW_PASSWORD), 303);
+    const id = (await t.kv.get<string>(keys.userByEmail(email))).value!;
+    assert.ok(
+      (await t.kv.get<User>(keys.user(id))).value!.emailVerifiedAt,
+      "the mailbox is proven",
+    );
 
     const notice = await mail.waitFor((x) => x.kind === "password_changed" && x.to === email);
     assert.match(notice.text, /password was changed/i);
