@@ -236,7 +236,12 @@ export async function confirmEmail(
     if (!hold.ok) return hold;
     const t = hold.token.value;
     const old = hold.user.value;
-    const user: User = { ...old, email: t.email, emailKey: t.emailKey, emailVerifiedAt: now };
+    const user: User = {
+      ...old,
+      email: t.email,
+      emailKey: t.emailKey,
+      emailVerifiedAt: t.purpose === "verify" ? old.emailVerifiedAt ?? now : now,
+    };
     const op = kv.atomic().check(hold.token).check(hold.user)
       .set(keys.user(user.id), user)
       .set(keys.verifyToken(hold.tokenHash), { ...t, usedAt: now }, {
