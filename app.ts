@@ -25,6 +25,9 @@ import { workspaceRoutes } from "./routes/workspaces.tsx";
 import { healthRoutes } from "./routes/health.ts";
 import { staticRoutes } from "./routes/static.ts";
 import { accountRoutes } from "./routes/account.tsx";
+import { devMailRoutes } from "./routes/dev_mail.tsx";
+import { passwordRoutes } from "./routes/password.tsx";
+import { verifyEmailRoutes } from "./routes/verify_email.tsx";
 
 /** What the app is built from. */
 export interface AppDeps {
@@ -48,6 +51,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", authRoutes());
   app.route("/", accountRoutes());
   app.route("/", workspaceRoutes());
+  app.route("/", devMailRoutes());
+  app.route("/", passwordRoutes());
+  app.route("/", verifyEmailRoutes());
   app.notFound(notFound);
   app.onError(onError);
   return app;

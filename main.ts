@@ -40,7 +40,10 @@ try {
 
 const assets = await loadAssets();
 const app = createApp({ config, kv, assets });
-startQueueListener({ kv });
+startQueueListener({ kv, config });
+if (config.appEnv === "production" && !config.resendApiKey) {
+  console.warn("RESEND_API_KEY is not set: mail is kept in the KV outbox and NOT delivered.");
+}
 console.log(`Password hashing: ${(await hasher()).name}`);
 
 let server: Deno.HttpServer;

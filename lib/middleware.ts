@@ -65,6 +65,9 @@ export function securityHeaders(config: Config): MiddlewareHandler<AppEnv> {
     referrerPolicy: "same-origin",
     strictTransportSecurity: config.secureCookies ? "max-age=31536000; includeSubDomains" : false,
     permissionsPolicy: { camera: [], microphone: [], geolocation: [], payment: [] },
+    // A route may tighten a header for itself (e.g. Referrer-Policy: no-referrer on pages
+    // whose URL carried a token); these defaults fill in whatever it did not set.
+    overwrite: false,
   });
 }
 
@@ -94,7 +97,10 @@ export function csrfProtection(
     const origin = c.req.header("origin");
     let allowed: boolean;
     if (site !== undefined) {
-      allowed = site === "same-origin" && (origin === undefined || appOrigins.includes(origin));
+      // Origin is "null" on pages served with Referrer-Policy: no-referrer (reset and
+      // verification pages); Sec-Fetch-Site, which no page can forge, still proves same-origin.
+      allowed = site === "same-origin" &&
+        (origin === undefined || origin === "null" || appOrigins.includes(origin));
     } else if (origin !== undefined) {
       allowed = appOrigins.includes(origin);
     } else {

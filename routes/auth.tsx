@@ -22,6 +22,7 @@ import { createSession, revokeSessionByToken } from "../kv/sessions.ts";
 import { getWorkspace, listUserWorkspaces } from "../kv/workspaces.ts";
 import { releaseAttempt, reserveAttempt } from "../kv/rate_limits.ts";
 import { errorResponse } from "./errors.tsx";
+import { signupVerificationMail } from "../lib/mail/flows.ts";
 
 /** Most characters in a display name. */
 export const NAME_MAX = 100;
@@ -29,6 +30,8 @@ export const NAME_MAX = 100;
 const NOTICES: Record<string, string> = {
   signed_out: "You have signed out.",
   expired: "Your session has expired. Please sign in again.",
+  password_reset:
+    "Your password was changed and every session was signed out. Sign in with your new password.",
 };
 
 interface SignupValues {
@@ -131,6 +134,9 @@ function LoginPage(
           />
           <button type="submit" class="button primary">Sign in</button>
         </form>
+        <p class="muted">
+          <a href="/password/forgot">Forgot your password?</a>
+        </p>
         <p class="muted">
           New to Lodge?{" "}
           <a href={next !== "/" ? `/signup?next=${encodeURIComponent(next)}` : "/signup"}>
@@ -241,6 +247,7 @@ export function authRoutes(): Hono<AppEnv> {
       name: values.name,
       passwordHash,
       ...clientMeta(c),
+      addToAtomic: signupVerificationMail(c.get("config")),
     });
     if (!result.ok) {
       return renderPage(
