@@ -45,6 +45,11 @@ export interface VerifyToken {
   emailKey: string;
   /** The account's email key when issued; the token is stale once it differs. */
   fromEmailKey: string;
+  /**
+   * For "change": {@link accountFingerprint} when issued, so a password reset or change
+   * (what the notice to the old address tells a victim to do) cancels a pending change.
+   */
+  fingerprint?: string;
   createdAt: number;
   expiresAt: number;
   usedAt?: number;
@@ -190,7 +195,10 @@ export async function resetPassword(
 /** Adds a verification token to an atomic. */
 export function addVerifyToken(
   op: Deno.AtomicOperation,
-  input: Pick<VerifyToken, "userId" | "purpose" | "email" | "emailKey" | "fromEmailKey">,
+  input: Pick<
+    VerifyToken,
+    "userId" | "purpose" | "email" | "emailKey" | "fromEmailKey" | "fingerprint"
+  >,
   issued: MailToken,
   ttlSeconds: number,
   now = Date.now(),
@@ -211,6 +219,12 @@ export async function readVerifyToken(
 ): Promise<TokenHold<VerifyToken> | { ok: false; reason: TokenFailure }> {
   const r = await readToken<VerifyToken>(kv, keys.verifyToken, token, now);
   if (r.ok && r.user.value.emailKey !== r.token.value.fromEmailKey) {
+    return { ok: false, reason: "stale" };
+  }
+  if (
+    r.ok && r.token.value.fingerprint !== undefined &&
+    r.token.value.fingerprint !== accountFingerprint(r.user.value)
+  ) {
     return { ok: false, reason: "stale" };
   }
   return r;

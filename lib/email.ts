@@ -82,5 +82,14 @@ export function parseEmail(raw: string): ParsedEmail {
  */
 export function sameAddress(typed: string, stored: string): boolean {
   const fold = (s: string) => s.trim().normalize("NFC").replace(/[A-Z]/g, (ch) => ch.toLowerCase());
-  return fold(typed) === fold(stored);
+  const [a, b] = [fold(typed), fold(stored)];
+  if (a === b) return true;
+  // One domain written two ways (Unicode and punycode) is one mailbox; compatibility
+  // look-alikes (fullwidth letters) are not, so a typed domain must already be in NFKC form.
+  const split = (s: string) => [s.slice(0, s.lastIndexOf("@")), s.slice(s.lastIndexOf("@") + 1)];
+  const [la, da] = split(a);
+  const [lb, db] = split(b);
+  if (la !== lb || da.normalize("NFKC") !== da || db.normalize("NFKC") !== db) return false;
+  const asciiA = asciiDomain(da);
+  return asciiA !== null && asciiA === asciiDomain(db);
 }

@@ -22,7 +22,7 @@ import { createSession, revokeSessionByToken } from "../kv/sessions.ts";
 import { getWorkspace, listUserWorkspaces } from "../kv/workspaces.ts";
 import { releaseAttempt, reserveAttempt } from "../kv/rate_limits.ts";
 import { errorResponse } from "./errors.tsx";
-import { signupVerificationMail } from "../lib/mail/flows.ts";
+import { reserveAddressMail, signupVerificationMail } from "../lib/mail/flows.ts";
 
 /** Most characters in a display name. */
 export const NAME_MAX = 100;
@@ -247,7 +247,7 @@ export function authRoutes(): Hono<AppEnv> {
       name: values.name,
       passwordHash,
       ...clientMeta(c),
-      addToAtomic: signupVerificationMail(c.get("config")),
+      addToAtomic: signupVerificationMail(config),
     });
     if (!result.ok) {
       return renderPage(
@@ -261,6 +261,8 @@ export function authRoutes(): Hono<AppEnv> {
         409,
       );
     }
+    // The verification mail just queued counts toward the address's hourly mail limit.
+    await reserveAddressMail(kv, config, email.key);
     const old = sessionToken(c);
     if (old) await revokeSessionByToken(kv, old);
     setSessionCookie(c, result.session.token);

@@ -13,7 +13,12 @@
 import type { Config } from "../config.ts";
 import * as keys from "../../kv/keys.ts";
 import type { User } from "../../kv/users.ts";
-import { addResetToken, addVerifyToken, newMailToken } from "../../kv/email_tokens.ts";
+import {
+  accountFingerprint,
+  addResetToken,
+  addVerifyToken,
+  newMailToken,
+} from "../../kv/email_tokens.ts";
 import { countIn } from "../../kv/mail.ts";
 import { type Reservation, reserveAttempt } from "../../kv/rate_limits.ts";
 import { sha256Hex } from "../crypto.ts";
@@ -111,7 +116,7 @@ export async function requestPasswordReset(
 export function addVerificationMail(
   op: Deno.AtomicOperation,
   config: Config,
-  user: Pick<User, "id" | "email" | "emailKey">,
+  user: Pick<User, "id" | "email" | "emailKey" | "passwordHash">,
   target: { purpose: "verify" | "change"; email: string; emailKey: string },
   now = Date.now(),
 ): string {
@@ -124,6 +129,7 @@ export function addVerificationMail(
       email: target.email,
       emailKey: target.emailKey,
       fromEmailKey: user.emailKey,
+      fingerprint: target.purpose === "change" ? accountFingerprint(user) : undefined,
     },
     issued,
     config.verifyTokenTtl,

@@ -69,11 +69,12 @@ Deno.test("sign-up sends a verification mail; GET shows a button and changes not
 });
 
 Deno.test("resend from the account page sends a new link, rate-limited per address with Retry-After", async () => {
-  const t = await testApp({ rateLimitEmailPerHour: 2 });
+  const t = await testApp({ rateLimitEmailPerHour: 3 });
   const mail = startMail(t);
   try {
     const { email } = await t.signup();
     await verifyMail(mail, email);
+    // The sign-up mail counts: two resends fit in the hour's three mails.
     for (let i = 0; i < 2; i++) {
       const res = await t.post("/account/verify-email", {});
       assert.equal(res.status, 303);
@@ -195,6 +196,78 @@ Deno.test("email change to an address another account took meanwhile fails with 
     assert.equal(res.status, 409);
     assert.equal((await userOf(t, mine)).email, mine);
     assert.notEqual((await userOf(t, target)).id, (await userOf(t, mine)).id, "index untouched");
+  } finally {
+    await mail.close();
+  }
+});
+
+Deno.test("email change: a password reset (the notice's advice) cancels a pending change", async () => {
+  const t = await testApp();
+  const mail = startMail(t);
+  try {
+    const { email: victim } = await t.signup();
+    const attacker = `attacker-${crypto.randomUUID().slice(0, 8)}@example.com`;
+    // Someone holding the session and password asks to move the account to their address.
+    assert.equal(
+      (await t.post("/account/email", { email: attacker, password: GOOD_PASSWORD })).status,
+      303,
+    );
+    const confirm = await verifyMail(mail, attacker, "verify_new_email");
+    await mail.waitFor((m) => m.kind === "email_change_notice" && m.to === victim);
+
+    // The owner follows the notice: resets the password by email.
+    await t.post("/password/forgot", { email: victim });
+    const reset = await mail.waitFor((m) => m.kind === "password_reset" && m.to === victim);
+    const jar = new CookieJar();
+    const go = async (path: string, init: RequestInit = {}) => {
+      const headers = new Headers(init.headers);
+      headers.set("cookie", jar.header());
+      const r = await t.app.request(new URL(path, t.origin).href, { ...init, headers }, {
+        remoteAddr: { hostname: "198.51.100.9" },
+      });
+      jar.update(r);
+      return r;
+    };
+    await go(linkIn(reset));
+    const done = await go("/password/reset", {
+      method: "POST",
+      headers: { origin: t.origin, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        password: "amber-lantern-42-otters",
+        confirm: "amber-lantern-42-otters",
+      }),
+    });
+    assert.equal(done.status, 303);
+
+    // The attacker's confirmation link is now dead, with no session needed to find out.
+    const { post } = await openAndConfirm(t, linkIn(confirm));
+    assert.equal((await post()).status, 410);
+    assert.equal((await userOf(t, victim)).email, victim);
+    assert.equal((await t.kv.get(keys.userByEmail(attacker))).value, null);
+  } finally {
+    await mail.close();
+  }
+});
+
+Deno.test("password reset: the Unicode and punycode forms of one domain are one mailbox", async () => {
+  const t = await testApp();
+  const mail = startMail(t);
+  try {
+    await t.signup("reset-idn@例え.テスト");
+    assert.equal(
+      (await t.post("/password/forgot", { email: "reset-idn@xn--r8jz45g.xn--zckzah" })).status,
+      200,
+    );
+    const m = await mail.waitFor((x) => x.kind === "password_reset");
+    assert.equal(m.to, "reset-idn@例え.テスト", "mail goes to the stored address");
+    // A fullwidth look-alike of the domain is not the same mailbox.
+    await t.signup("fw@example.com");
+    await t.post("/password/forgot", { email: "fw@ｅｘａｍｐｌｅ.com" });
+    await mail.waitForCount(
+      (x) => x.kind === "password_reset" && x.to === "fw@example.com",
+      0,
+      200,
+    );
   } finally {
     await mail.close();
   }
