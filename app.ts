@@ -9,11 +9,16 @@
  * @module
  */
 import { Hono } from "hono";
-import { requestId } from "hono/request-id";
 import type { AppEnv } from "./lib/http.ts";
-import type { Config } from "./lib/config.ts";
+import { allowedOrigins, type Config } from "./lib/config.ts";
 import type { Assets } from "./lib/assets.ts";
-import { bodySizeLimit, context, csrfProtection, securityHeaders } from "./lib/middleware.ts";
+import {
+  bodySizeLimit,
+  context,
+  csrfProtection,
+  requestId,
+  securityHeaders,
+} from "./lib/middleware.ts";
 import { forbidden, notFound, onError, tooLarge } from "./routes/errors.tsx";
 import { authRoutes } from "./routes/auth.tsx";
 import { workspaceRoutes } from "./routes/workspaces.tsx";
@@ -23,6 +28,9 @@ import { accountRoutes } from "./routes/account.tsx";
 import { tokenRoutes } from "./routes/tokens.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { sessionRoutes } from "./routes/sessions.tsx";
+import { devMailRoutes } from "./routes/dev_mail.tsx";
+import { passwordRoutes } from "./routes/password.tsx";
+import { verifyEmailRoutes } from "./routes/verify_email.tsx";
 
 /** What the app is built from. */
 export interface AppDeps {
@@ -38,7 +46,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     requestId(),
     context(deps),
     securityHeaders(deps.config),
-    csrfProtection(deps.config.appUrl.origin, forbidden),
+    csrfProtection(allowedOrigins(deps.config), forbidden),
     bodySizeLimit(deps.config.bodyLimit, tooLarge),
   );
   app.route("/", staticRoutes());
@@ -49,6 +57,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", tokenRoutes());
   app.route("/", eventRoutes());
   app.route("/", sessionRoutes());
+  app.route("/", devMailRoutes());
+  app.route("/", passwordRoutes());
+  app.route("/", verifyEmailRoutes());
   app.notFound(notFound);
   app.onError(onError);
   return app;

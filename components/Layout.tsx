@@ -53,7 +53,7 @@ export function Layout({ page, title, children, narrow }: LayoutProps) {
         <a class="skip-link" href="#main">Skip to content</a>
         <header class="site-header">
           <a class="brand" href="/">
-            <span aria-hidden="true">⛺</span> Lodge
+            <img src="/static/favicon.svg" alt="" width="22" height="22" /> Lodge
           </a>
           {page.user && page.switcher && (
             <Island name="WorkspaceSwitcher" component={WorkspaceSwitcher} props={page.switcher} />

@@ -12,13 +12,19 @@
  * ```
  * @module
  */
+import type { Config } from "../lib/config.ts";
+import { type SendMailJob, sendMailJob } from "./send_mail.ts";
 
 /** A queued job. Add new message shapes to this union. */
-export type Job = { type: "example.noop"; id: string };
+export type Job =
+  | { type: "example.noop"; id: string }
+  | SendMailJob;
 
 /** What handlers get besides the message. */
 export interface JobContext {
   kv: Deno.Kv;
+  /** Configuration (the mail job picks its transport from it). */
+  config: Config;
 }
 
 type Handler<T extends Job["type"]> = (
@@ -29,6 +35,7 @@ type Handler<T extends Job["type"]> = (
 /** One handler per job type. A handler that throws is retried by the queue's backoff. */
 export const JOB_HANDLERS: { [T in Job["type"]]: Handler<T> } = {
   "example.noop": async () => {},
+  "email.send": (job, ctx) => sendMailJob(job, ctx),
 };
 
 /** Default redelivery schedule for failed jobs, ms. */

@@ -62,7 +62,8 @@ export default function WorkspaceSwitcher({ current, workspaces }: WorkspaceSwit
 
   return (
     <details class="switcher" ref={ref}>
-      <summary aria-label="Switch workspace">
+      <summary>
+        <span class="visually-hidden">Switch workspace. Current:</span>
         <span class="switcher-current">{current?.name ?? "Workspaces"}</span>
       </summary>
       <nav class="switcher-menu" aria-label="Your workspaces">

@@ -8,9 +8,13 @@
  * @module
  */
 
-/** Opens Deno KV at `path` (a SQLite file, `:memory:`), or the platform default when undefined. */
+/**
+ * Opens Deno KV at `path` (a SQLite file, `:memory:`), or the platform default when
+ * undefined. The folder of a relative path inside the project (like the default
+ * `data/lodge.kv`) is created; any other folder must already exist.
+ */
 export async function openKv(path: string | undefined): Promise<Deno.Kv> {
-  if (path && path !== ":memory:") {
+  if (path && path !== ":memory:" && !path.startsWith("/") && !path.split(/[/\\]/).includes("..")) {
     const dir = path.replace(/[/\\][^/\\]*$/, "");
     if (dir && dir !== path) await Deno.mkdir(dir, { recursive: true });
   }

@@ -81,6 +81,38 @@ export const userEventsHead = (userId: string) => ["user_events_head", userId] a
 
 /** ["cron_leases", jobName] → CronLease (owner, until): one instance runs a cron job; cron/lease.ts. */
 export const cronLease = (job: string) => ["cron_leases", job] as const;
+// --- Email (issue 4) ---
+
+/** ["reset_tokens", tokenHash] → ResetToken (kv/email_tokens.ts). SHA-256 of the link's token. */
+export const resetToken = (tokenHash: string) => ["reset_tokens", tokenHash] as const;
+
+/** ["user_reset_tokens", userId, tokenHash] → expiresAt (number). A user's outstanding resets. */
+export const userResetToken = (userId: string, tokenHash: string) =>
+  ["user_reset_tokens", userId, tokenHash] as const;
+/** Prefix of {@link userResetToken} for one user. */
+export const userResetTokens = (userId: string) => ["user_reset_tokens", userId] as const;
+
+/** ["verify_tokens", tokenHash] → VerifyToken (kv/email_tokens.ts): confirm an address. */
+export const verifyToken = (tokenHash: string) => ["verify_tokens", tokenHash] as const;
+
+/** ["mail_outbox", messageId] → OutboxMail. Development outbox (kv/mail.ts), shown at /dev/mail. */
+export const mailOutbox = (messageId: string) => ["mail_outbox", messageId] as const;
+/** Prefix of {@link mailOutbox}. */
+export const mailOutboxAll = () => ["mail_outbox"] as const;
+
+/** ["mail_status", messageId] → MailStatus: attempts, sent/failed (idempotent sends; kv/mail.ts). */
+export const mailStatus = (messageId: string) => ["mail_status", messageId] as const;
+
+/** ["mail_failed", messageId] → FailedMail: a mail given up on (no body, no token; kv/mail.ts). */
+export const mailFailed = (messageId: string) => ["mail_failed", messageId] as const;
+
+/** ["mail_undelivered", messageId] → the queued Job, set by KV when every redelivery failed. */
+export const mailUndelivered = (messageId: string) => ["mail_undelivered", messageId] as const;
+/** Prefix of {@link mailUndelivered}. */
+export const mailUndeliveredAll = () => ["mail_undelivered"] as const;
+
+/** ["mail_counters", name] → Deno.KvU64 (sent, failed, reset_known, reset_unknown; kv/mail.ts). */
+export const mailCounter = (name: string) => ["mail_counters", name] as const;
 
 /** Every top-level prefix, for backups, drills and invariant checks. */
 export const PREFIXES = [
@@ -100,4 +132,12 @@ export const PREFIXES = [
   "user_events",
   "user_events_head",
   "cron_leases",
+  "reset_tokens",
+  "user_reset_tokens",
+  "verify_tokens",
+  "mail_outbox",
+  "mail_status",
+  "mail_failed",
+  "mail_undelivered",
+  "mail_counters",
 ] as const;

@@ -22,7 +22,7 @@ export interface LimitSubject {
 
 /** Outcome of {@link reserveAttempt}. */
 export type Reservation =
-  | { ok: true; keys: Deno.KvKey[] }
+  | { ok: true; keys: Deno.KvKey[]; windowEnd: number }
   | { ok: false; retryAfter: number };
 
 function windowOf(windowSeconds: number, now: number) {
@@ -53,19 +53,24 @@ export async function reserveAttempt(
     for (const e of entries) {
       op.check(e).set(e.key, (e.value ?? 0) + 1, { expireIn: end - now + 60_000 });
     }
-    if ((await op.commit()).ok) return { ok: true, keys: counterKeys };
+    if ((await op.commit()).ok) return { ok: true, keys: counterKeys, windowEnd: end };
   }
   // Heavy contention on one counter: refuse rather than let the attempt through.
   return { ok: false, retryAfter: 1 };
 }
 
 /** Gives back one slot on each counter taken by {@link reserveAttempt}. */
-export async function releaseAttempt(kv: Deno.Kv, counterKeys: Deno.KvKey[]): Promise<void> {
-  for (const key of counterKeys) {
+export async function releaseAttempt(
+  kv: Deno.Kv,
+  reservation: { keys: Deno.KvKey[]; windowEnd: number },
+  now = Date.now(),
+): Promise<void> {
+  const expireIn = Math.max(1000, reservation.windowEnd - now + 60_000);
+  for (const key of reservation.keys) {
     for (let i = 0; i < 20; i++) {
       const e = await kv.get<number>(key);
       if (!e.value) break;
-      const ok = await kv.atomic().check(e).set(key, e.value - 1, { expireIn: 3_600_000 }).commit();
+      const ok = await kv.atomic().check(e).set(key, e.value - 1, { expireIn }).commit();
       if (ok.ok) break;
     }
   }

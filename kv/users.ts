@@ -41,6 +41,8 @@ export interface NewAccount {
   passwordHash: string;
   userAgent: string;
   ip: string;
+  /** Extra writes that must commit with the account (e.g. a verification token and its mail). */
+  addToAtomic?: (op: Deno.AtomicOperation, user: User) => void;
 }
 
 /** Result of {@link createAccount}. */
@@ -93,6 +95,7 @@ export async function createAccount(
       .set(keys.userByEmail(input.emailKey), userId);
     addWorkspace(op, workspace, now);
     addSession(op, policy, session, now);
+    input.addToAtomic?.(op, user);
     if ((await op.commit()).ok) return { ok: true, user, workspace, session };
     // Find out which check failed: the address (final) or the slug (try another).
     if ((await kv.get(keys.userByEmail(input.emailKey))).value) {

@@ -23,7 +23,10 @@ export function sessionCookieName(config: Config): string {
   return config.secureCookies ? "__Host-lodge_session" : "lodge_session";
 }
 
-/** Sets the session cookie (a session cookie lifetime: the server decides expiry). */
+/**
+ * Sets the session cookie. Its Max-Age is the session's absolute lifetime, so it never
+ * outlives the server-side session; the server's stored times decide validity.
+ */
 export function setSessionCookie(c: Ctx, token: string): void {
   const config = c.get("config");
   setCookie(c, sessionCookieName(config), token, {

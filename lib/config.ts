@@ -40,6 +40,10 @@ export interface Config {
   loginRateLimitWindow: number;
   /** Trust `X-Forwarded-For` for the client address (only behind a proxy you run). */
   trustProxy: boolean;
+  /** Sign-up attempts allowed per window per client address. */
+  signupRateLimitMax: number;
+  /** Length of the sign-up window, seconds. */
+  signupRateLimitWindow: number;
   /** Largest request body accepted, bytes. */
   bodyLimit: number;
   /** Version string reported by /health. */
@@ -59,6 +63,23 @@ export interface Config {
   statusBanner: boolean;
   /** Sentry DSN; undefined turns Sentry off. */
   sentryDsn: string | undefined;
+  // --- Email (issue 4; docs/email.md) ---
+  /** Resend API key; when unset, mail goes to the development outbox in KV (`/dev/mail`). */
+  resendApiKey: string | undefined;
+  /** Resend API base URL override (RESEND_BASE_URL; tests point it at a local fake). */
+  resendBaseUrl: string | undefined;
+  /** Sender, e.g. `Lodge <no-reply@example.com>`; required with RESEND_API_KEY. */
+  emailFrom: string;
+  /** Whether an unverified account may open workspaces other than its personal one. */
+  emailVerificationRequired: boolean;
+  /** Password reset link lifetime, seconds. */
+  resetTokenTtl: number;
+  /** Email verification link lifetime, seconds. */
+  verifyTokenTtl: number;
+  /** Reset/verification mails per target address per hour. */
+  rateLimitEmailPerHour: number;
+  /** Requests per client address per hour on the mail-sending forms. */
+  rateLimitIpPerHour: number;
 }
 
 /** Raised for an invalid variable; `main.ts` prints the message and exits 1. */
@@ -120,8 +141,14 @@ export function loadConfig(env: Env): Config {
     "test",
     "production",
   ]);
-  const port = int(env, "PORT", 8000, 0, 65535);
+  const port = int(env, "PORT", 8000, 1, 65535);
   const hostname = str(env, "HOST") ?? "127.0.0.1";
+  if (!/^(?:[A-Za-z0-9.-]{1,253}|\[?[0-9A-Fa-f:.]+\]?)$/.test(hostname)) {
+    throw new ConfigError(
+      "HOST",
+      `must be a host name or IP address (got ${JSON.stringify(hostname)})`,
+    );
+  }
   const rawUrl = str(env, "APP_URL") ?? `http://localhost:${port}`;
   let appUrl: URL;
   try {
@@ -170,10 +197,13 @@ export function loadConfig(env: Env): Config {
     sessionTouchInterval,
     loginRateLimitMax: int(env, "LOGIN_RATE_LIMIT_MAX", 10, 1, 1_000_000),
     loginRateLimitWindow: int(env, "LOGIN_RATE_LIMIT_WINDOW", 900, 1, 30 * DAY),
+    signupRateLimitMax: int(env, "SIGNUP_RATE_LIMIT_MAX", 20, 1, 1_000_000),
+    signupRateLimitWindow: int(env, "SIGNUP_RATE_LIMIT_WINDOW", 3600, 1, 30 * DAY),
     trustProxy: bool(env, "TRUST_PROXY", false),
     bodyLimit: int(env, "BODY_LIMIT", 64 * 1024, 1024, 100 * 1024 * 1024),
     version: str(env, "APP_VERSION") ?? "0.1.0",
     ...sessionTokenConfig(env, sessionIdleTimeout),
+    ...emailConfig(env),
   };
 }
 
@@ -223,6 +253,67 @@ function sessionTokenConfig(env: Env, sessionIdleTimeout: number): TokenConfig {
     statusBanner: bool(env, "STATUS_BANNER", true),
     sentryDsn,
   };
+}
+
+// A display name and an address in angle brackets, or a bare address.
+const FROM =
+  /^(?:[^<>\r\n]{1,100} <[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+>|[^\s<>@]+@[^\s<>@]+\.[^\s<>@]+)$/;
+
+/** The email part of {@link Config} (issue 4). */
+function emailConfig(env: Env) {
+  const resendApiKey = str(env, "RESEND_API_KEY");
+  const resendBaseUrl = str(env, "RESEND_BASE_URL");
+  if (resendBaseUrl !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = new URL(resendBaseUrl);
+    } catch { /* reported below */ }
+    if (!u || (u.protocol !== "http:" && u.protocol !== "https:")) {
+      throw new ConfigError(
+        "RESEND_BASE_URL",
+        `must be an http(s) URL (got ${JSON.stringify(resendBaseUrl)})`,
+      );
+    }
+  }
+  const from = str(env, "EMAIL_FROM");
+  if (resendApiKey && from === undefined) {
+    throw new ConfigError(
+      "EMAIL_FROM",
+      "is required when RESEND_API_KEY is set (a verified sender)",
+    );
+  }
+  if (from !== undefined && !FROM.test(from)) {
+    throw new ConfigError(
+      "EMAIL_FROM",
+      `must be an address or "Name <address>" (got ${JSON.stringify(from)})`,
+    );
+  }
+  return {
+    resendApiKey,
+    resendBaseUrl: resendBaseUrl?.replace(/\/+$/, ""),
+    emailFrom: from ?? "Lodge <no-reply@lodge.invalid>",
+    emailVerificationRequired: bool(env, "EMAIL_VERIFICATION_REQUIRED", false),
+    resetTokenTtl: int(env, "RESET_TOKEN_TTL", 3600, 60, DAY),
+    verifyTokenTtl: int(env, "VERIFY_TOKEN_TTL", DAY, 60, 30 * DAY),
+    rateLimitEmailPerHour: int(env, "RATE_LIMIT_EMAIL_PER_HOUR", 3, 1, 1_000_000),
+    rateLimitIpPerHour: int(env, "RATE_LIMIT_IP_PER_HOUR", 20, 1, 1_000_000),
+  };
+}
+
+/**
+ * Origins whose unsafe requests CSRF protection accepts: APP_URL's, and in development
+ * with a localhost APP_URL also the loopback addresses people open by hand.
+ */
+export function allowedOrigins(config: Config): string[] {
+  const origins = [config.appUrl.origin];
+  if (config.appEnv !== "production" && config.appUrl.hostname === "localhost") {
+    const port = config.appUrl.port ? `:${config.appUrl.port}` : "";
+    origins.push(
+      `${config.appUrl.protocol}//127.0.0.1${port}`,
+      `${config.appUrl.protocol}//[::1]${port}`,
+    );
+  }
+  return origins;
 }
 
 /** Configuration for tests: in-memory KV, fixed URL; override any field. */

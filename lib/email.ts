@@ -22,9 +22,24 @@ export type ParsedEmail =
 const LOCAL = /^[\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+(\.[\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+)*$/u;
 const LABEL = /^[\p{L}\p{N}]([\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?$/u;
 
-/** The lookup key for an address (no syntax check). */
+/**
+ * The lookup key for an address: trimmed, NFC, lower-cased, and the domain in its ASCII
+ * (punycode) form, so `x@例え.テスト` and `x@xn--r8jz45g.xn--zckzah` are one account.
+ */
 export function emailKey(address: string): string {
-  return address.trim().normalize("NFC").toLowerCase();
+  const a = address.trim().normalize("NFC").toLowerCase();
+  const at = a.lastIndexOf("@");
+  if (at < 0) return a;
+  return `${a.slice(0, at)}@${asciiDomain(a.slice(at + 1)) ?? a.slice(at + 1)}`;
+}
+
+function asciiDomain(domain: string): string | null {
+  try {
+    const host = new URL(`http://${domain}/`).hostname;
+    return host === "" ? null : host;
+  } catch {
+    return null;
+  }
 }
 
 /** Validates an address typed by a person. */
@@ -46,5 +61,35 @@ export function parseEmail(raw: string): ParsedEmail {
   ) {
     return { ok: false, error: "Enter an email address like name@example.com." };
   }
-  return { ok: true, display, key: display.toLowerCase() };
+  const ascii = asciiDomain(domain.toLowerCase());
+  if (!ascii || ascii.length > 253) {
+    return { ok: false, error: "Enter an email address like name@example.com." };
+  }
+  return { ok: true, display, key: `${local.toLowerCase()}@${ascii}` };
+}
+
+/**
+ * True when a typed address names the stored one: equal after NFC, ignoring the case of
+ * ASCII letters only. Addresses that match only after Unicode case folding ("ı" or "ſ"
+ * for "i" or "s", "ß" for "ss", "É" for "é") are different addresses here, so a look-alike
+ * never matches an account in the password-reset flow.
+ *
+ * @example
+ * ```ts
+ * sameAddress("KATE@example.com", "kate@example.com"); // true
+ * sameAddress("m\u0131@example.com", "mi@example.com"); // false (dotless i)
+ * ```
+ */
+export function sameAddress(typed: string, stored: string): boolean {
+  const fold = (s: string) => s.trim().normalize("NFC").replace(/[A-Z]/g, (ch) => ch.toLowerCase());
+  const [a, b] = [fold(typed), fold(stored)];
+  if (a === b) return true;
+  // One domain written two ways (Unicode and punycode) is one mailbox; compatibility
+  // look-alikes (fullwidth letters) are not, so a typed domain must already be in NFKC form.
+  const split = (s: string) => [s.slice(0, s.lastIndexOf("@")), s.slice(s.lastIndexOf("@") + 1)];
+  const [la, da] = split(a);
+  const [lb, db] = split(b);
+  if (la !== lb || da.normalize("NFKC") !== da || db.normalize("NFKC") !== db) return false;
+  const asciiA = asciiDomain(da);
+  return asciiA !== null && asciiA === asciiDomain(db);
 }

@@ -65,7 +65,10 @@ export function safeNext(next: string | undefined | null, fallback = "/"): strin
   } catch {
     return fallback;
   }
-  if (url.origin !== base) return fallback;
+  // Dot segments can turn "/.//evil" into "//evil": check what the path resolves to.
+  if (url.origin !== base || url.pathname.startsWith("//") || url.pathname.includes("\\")) {
+    return fallback;
+  }
   return url.pathname + url.search + url.hash;
 }
 

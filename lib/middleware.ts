@@ -16,6 +16,19 @@ import type { Config } from "./config.ts";
 import type { Assets } from "./assets.ts";
 import { clientIp } from "./http.ts";
 
+/**
+ * Gives every request a fresh id (X-Request-Id on the response, in logs and error pages).
+ * A client-sent X-Request-Id is not trusted: it would let anyone forge log references.
+ */
+export function requestId(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const id = crypto.randomUUID();
+    c.set("requestId", id);
+    c.header("X-Request-Id", id);
+    await next();
+  };
+}
+
 /** Puts configuration, KV, assets and the client address on the context. */
 export function context(
   deps: { config: Config; kv: Deno.Kv; assets: Assets },
@@ -52,6 +65,9 @@ export function securityHeaders(config: Config): MiddlewareHandler<AppEnv> {
     referrerPolicy: "same-origin",
     strictTransportSecurity: config.secureCookies ? "max-age=31536000; includeSubDomains" : false,
     permissionsPolicy: { camera: [], microphone: [], geolocation: [], payment: [] },
+    // A route may tighten a header for itself (e.g. Referrer-Policy: no-referrer on pages
+    // whose URL carried a token); these defaults fill in whatever it did not set.
+    overwrite: false,
   });
 }
 
@@ -67,12 +83,12 @@ const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /**
  * CSRF protection for every unsafe method. A browser request passes only when
- * `Sec-Fetch-Site` is `same-origin`, or (older browsers) `Origin` equals the app's origin.
+ * `Sec-Fetch-Site` is `same-origin`, or (older browsers) `Origin` is one of the app's origins.
  * A request with neither header passes only when it carries no cookies (a non-browser
  * client authenticating otherwise, which CSRF cannot forge).
  */
 export function csrfProtection(
-  appOrigin: string,
+  appOrigins: readonly string[],
   onForbidden: (c: Ctx) => Response,
 ): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -81,9 +97,12 @@ export function csrfProtection(
     const origin = c.req.header("origin");
     let allowed: boolean;
     if (site !== undefined) {
-      allowed = site === "same-origin" && (origin === undefined || origin === appOrigin);
+      // Origin is "null" on pages served with Referrer-Policy: no-referrer (reset and
+      // verification pages); Sec-Fetch-Site, which no page can forge, still proves same-origin.
+      allowed = site === "same-origin" &&
+        (origin === undefined || origin === "null" || appOrigins.includes(origin));
     } else if (origin !== undefined) {
-      allowed = origin === appOrigin;
+      allowed = appOrigins.includes(origin);
     } else {
       allowed = !c.req.header("cookie");
     }

@@ -70,15 +70,16 @@ export function hasher(): Promise<Hasher> {
   return hasherPromise;
 }
 
-/** Hashes a password into a PHC string. */
+/** Hashes a password into a PHC string. Passwords are NFC-normalized so the same typed
+ * characters match whatever device composed them. */
 export async function hashPassword(password: string): Promise<string> {
-  return (await hasher()).hash(password);
+  return (await hasher()).hash(password.normalize("NFC"));
 }
 
 /** Verifies a password against a PHC string; false for malformed hashes. */
 export async function verifyPassword(phc: string, password: string): Promise<boolean> {
   try {
-    return await (await hasher()).verify(phc, password);
+    return await (await hasher()).verify(phc, password.normalize("NFC"));
   } catch {
     return false;
   }
@@ -116,6 +117,9 @@ export function passwordProblem(password: string): string | null {
   // deno-lint-ignore no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(password)) return "Passwords cannot contain control characters.";
   if (!password.isWellFormed()) return "That password contains invalid characters.";
+  if (/^\s*$/u.test(password) || /^(.)\1*$/su.test(password)) {
+    return "That password is too easy to guess: use more than one repeated character.";
+  }
   if (isCommonPassword(password)) {
     return "That password is on a list of commonly used passwords. Choose another.";
   }

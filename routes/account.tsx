@@ -13,6 +13,7 @@ import type { AppEnv } from "../lib/http.ts";
 import { pageContextWithUser, renderPage } from "../lib/render.tsx";
 import { getAuth, signInRequired } from "../lib/auth.ts";
 import { listUserWorkspaces } from "../kv/workspaces.ts";
+import { EmailStatus } from "../components/EmailStatus.tsx";
 
 /** Routes: /account, /api/me. */
 export function accountRoutes(): Hono<AppEnv> {
@@ -40,6 +41,7 @@ export function accountRoutes(): Hono<AppEnv> {
             <a href="/account/password">Change your password</a>
           </p>
         </section>
+        <EmailStatus user={auth.user} notice={c.req.query("email")} />
       </Layout>,
     );
   });

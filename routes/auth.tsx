@@ -23,6 +23,7 @@ import { getWorkspace, listUserWorkspaces } from "../kv/workspaces.ts";
 import { releaseAttempt, reserveAttempt } from "../kv/rate_limits.ts";
 import { errorResponse } from "./errors.tsx";
 import { breadcrumb } from "../lib/observability.ts";
+import { reserveAddressMail, signupVerificationMail } from "../lib/mail/flows.ts";
 
 /** Most characters in a display name. */
 export const NAME_MAX = 100;
@@ -30,6 +31,8 @@ export const NAME_MAX = 100;
 const NOTICES: Record<string, string> = {
   signed_out: "You have signed out.",
   expired: "Your session has expired. Please sign in again.",
+  password_reset:
+    "Your password was changed and every session was signed out. Sign in with your new password.",
 };
 
 interface SignupValues {
@@ -133,6 +136,9 @@ function LoginPage(
           <button type="submit" class="button primary">Sign in</button>
         </form>
         <p class="muted">
+          <a href="/password/forgot">Forgot your password?</a>
+        </p>
+        <p class="muted">
           New to Lodge?{" "}
           <a href={next !== "/" ? `/signup?next=${encodeURIComponent(next)}` : "/signup"}>
             Create an account
@@ -207,13 +213,42 @@ export function authRoutes(): Hono<AppEnv> {
       );
     }
     const kv = c.get("kv");
+    const config = c.get("config");
+    // Each attempt costs a password hash and answers whether an address is taken: limit
+    // attempts per client address.
+    const reservation = await reserveAttempt(
+      kv,
+      [
+        { bucket: "signup-ip", subject: c.get("clientIp") },
+      ],
+      config.signupRateLimitMax,
+      config.signupRateLimitWindow,
+    );
+    if (!reservation.ok) {
+      c.header("Retry-After", String(reservation.retryAfter));
+      const minutes = Math.ceil(reservation.retryAfter / 60);
+      return renderPage(
+        c,
+        <SignupPage
+          page={pageContext(c)}
+          values={values}
+          errors={{}}
+          formError={`Too many sign-up attempts from your network. Try again in ${minutes} minute${
+            minutes === 1 ? "" : "s"
+          }.`}
+          next={next}
+        />,
+        429,
+      );
+    }
     const passwordHash = await hashPassword(f.get("password"));
-    const result = await createAccount(kv, c.get("config"), {
+    const result = await createAccount(kv, config, {
       email: email.display,
       emailKey: email.key,
       name: values.name,
       passwordHash,
       ...clientMeta(c),
+      addToAtomic: signupVerificationMail(config),
     });
     if (!result.ok) {
       return renderPage(
@@ -227,6 +262,8 @@ export function authRoutes(): Hono<AppEnv> {
         409,
       );
     }
+    // The verification mail just queued counts toward the address's hourly mail limit.
+    await reserveAddressMail(kv, config, email.key);
     const old = sessionToken(c);
     if (old) await revokeSessionByToken(kv, old);
     setSessionCookie(c, result.session.token);
@@ -303,7 +340,7 @@ export function authRoutes(): Hono<AppEnv> {
     }
 
     // A success is not a failure: give the slots back.
-    await releaseAttempt(kv, reservation.keys);
+    await releaseAttempt(kv, reservation);
     const old = sessionToken(c);
     if (old) await revokeSessionByToken(kv, old);
     const { token } = await createSession(kv, config, { userId: user.id, ...clientMeta(c) });
@@ -318,10 +355,16 @@ export function authRoutes(): Hono<AppEnv> {
     return c.redirect("/login?m=signed_out", 303);
   });
 
-  app.on(["GET", "HEAD"], "/logout", (c) => {
+  app.all("/logout", (c) => {
     c.header("Allow", "POST");
     return errorResponse(c, 405, "Use the “Sign out” button to sign out.");
   });
+  for (const path of ["/signup", "/login"]) {
+    app.all(path, (c) => {
+      c.header("Allow", "GET, HEAD, POST");
+      return errorResponse(c, 405);
+    });
+  }
 
   return app;
 }

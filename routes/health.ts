@@ -11,6 +11,7 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../lib/http.ts";
 import * as keys from "../kv/keys.ts";
+import { mailHealth } from "../lib/mail/health.ts";
 
 /** How long KV may take before /health reports it failing, ms. */
 export const HEALTH_KV_DEADLINE_MS = 2000;
@@ -39,11 +40,13 @@ export function healthRoutes(): Hono<AppEnv> {
   app.get("/health", async (c) => {
     const kv = await probeKv(c.get("kv"));
     const ok = kv === "ok";
+    const email = ok ? await mailHealth(c.get("kv"), c.get("config")) : undefined;
     c.header("Cache-Control", "no-store");
     return c.json({
       status: ok ? "ok" : "unavailable",
       kv,
       version: c.get("config").version,
+      email,
       ...(ok ? {} : { failing: ["kv"] }),
     }, ok ? 200 : 503);
   });

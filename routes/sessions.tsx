@@ -269,7 +269,7 @@ export function sessionRoutes(): Hono<AppEnv> {
       breadcrumb("auth", "password change refused", { reason: "bad_password", userId: user.id });
       return await page(422, { current: "Your current password is incorrect." });
     }
-    await releaseAttempt(kv, reservation.keys);
+    await releaseAttempt(kv, reservation);
     const newHash = await hashPassword(password);
     const result = await changePassword(kv, user.id, {
       currentHash: user.passwordHash,

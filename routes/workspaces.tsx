@@ -31,6 +31,7 @@ import {
 } from "../kv/workspaces.ts";
 import { errorResponse } from "./errors.tsx";
 import { landingPath } from "./auth.tsx";
+import { verificationRequiredPage } from "./verify_email.tsx";
 
 /** Everything the workspace page shows. */
 export interface WorkspaceView {
@@ -175,7 +176,17 @@ export function workspaceRoutes(): Hono<AppEnv> {
     const loaded = await loadWorkspaceView(c, SLUG.test(slug) ? slug : "-");
     if (!loaded.ok) return signInRequired(c, loaded.reason);
     if (!loaded.view) return errorResponse(c, 404);
+    // EMAIL_VERIFICATION_REQUIRED: an unconfirmed address opens only its personal workspace.
+    if (
+      c.get("config").emailVerificationRequired && !loaded.view.user.emailVerifiedAt &&
+      !loaded.view.workspace.personal
+    ) return verificationRequiredPage(c);
     return renderWorkspace(c, loaded.view);
+  });
+
+  app.all("/w/:slug", (c) => {
+    c.header("Allow", "GET, HEAD");
+    return errorResponse(c, 405);
   });
 
   return app;

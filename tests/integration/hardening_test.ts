@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { GOOD_PASSWORD, testApp } from "../helpers.ts";
+
+Deno.test("signup: attempts are limited per client address (429 with Retry-After)", async () => {
+  const t = await testApp({ signupRateLimitMax: 3, signupRateLimitWindow: 3600 });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const res = await t.post("/signup", { email: "taken@example.com", password: GOOD_PASSWORD }, {
+        ip: "203.0.113.7",
+      });
+      assert.equal(res.status, i === 0 ? 303 : 409);
+      t.jar.cookies.clear();
+    }
+    const res = await t.post("/signup", { email: "new@example.com", password: GOOD_PASSWORD }, {
+      ip: "203.0.113.7",
+    });
+    assert.equal(res.status, 429);
+    assert.ok(Number(res.headers.get("retry-after")) > 0);
+    assert.match(await res.text(), /Too many sign-up attempts/);
+    // Another address is not affected.
+    const other = await t.post("/signup", { email: "new@example.com", password: GOOD_PASSWORD }, {
+      ip: "203.0.113.8",
+    });
+    assert.equal(other.status, 303);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("routes: other methods get 405 with Allow", async () => {
+  const t = await testApp();
+  try {
+    for (
+      const [method, path, allow] of [
+        ["PUT", "/login", "GET, HEAD, POST"],
+        ["DELETE", "/signup", "GET, HEAD, POST"],
+        ["PATCH", "/logout", "POST"],
+        ["GET", "/logout", "POST"],
+        ["POST", "/w/anything", "GET, HEAD"],
+      ]
+    ) {
+      const res = await t.request(path, { method, headers: { origin: t.origin } });
+      assert.equal(res.status, 405, `${method} ${path}`);
+      assert.equal(res.headers.get("allow"), allow);
+    }
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("request id: a client-sent X-Request-Id is not trusted", async () => {
+  const t = await testApp();
+  try {
+    const res = await t.request("/login", { headers: { "x-request-id": "forged-id" } });
+    assert.notEqual(res.headers.get("x-request-id"), "forged-id");
+    assert.match(res.headers.get("x-request-id")!, /^[0-9a-f-]{36}$/);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("csrf: with a localhost APP_URL in development, 127.0.0.1 is the same app", async () => {
+  const t = await testApp({ appUrl: new URL("http://localhost:8000"), appEnv: "development" });
+  try {
+    const origins = ["http://127.0.0.1:8000", "http://[::1]:8000", "http://localhost:8000"];
+    for (const [i, origin] of origins.entries()) {
+      const res = await t.post("/signup", {
+        email: `o${i}@example.com`,
+        password: GOOD_PASSWORD,
+      }, {
+        headers: { origin },
+      });
+      assert.equal(res.status, 303, origin);
+      t.jar.cookies.clear();
+    }
+    const evil = await t.post("/signup", { email: "e@example.com", password: GOOD_PASSWORD }, {
+      headers: { origin: "http://127.0.0.1:8001" },
+    });
+    assert.equal(evil.status, 403);
+  } finally {
+    t.close();
+  }
+  const prod = await testApp({ appUrl: new URL("https://localhost"), appEnv: "production" });
+  try {
+    const res = await prod.post("/signup", { email: "p@example.com", password: GOOD_PASSWORD }, {
+      headers: { origin: "https://127.0.0.1" },
+    });
+    assert.equal(res.status, 403);
+  } finally {
+    prod.close();
+  }
+});
+
+async function start(env: Record<string, string>) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts"],
+    env: { NO_COLOR: "1", DENO_KV_PATH: ":memory:", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+Deno.test("start-up: each failure is one clear line and exit code 1", async () => {
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = String((busy.addr as Deno.NetAddr).port);
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ PORT: port }, /^Cannot listen on 127\.0\.0\.1:\d+: port \d+ is already in use/],
+      [{ HOST: "not a host" }, /^Configuration error: HOST must be a host name or IP address/],
+      [{ PORT: "0" }, /^Configuration error: PORT must be between 1 and 65535/],
+      [
+        { DENO_KV_PATH: "/nonexistent-lodge-dir/x.kv" },
+        /^Cannot open the KV store at DENO_KV_PATH=/,
+      ],
+    ];
+    for (const [env, expected] of cases) {
+      const r = await start(env);
+      assert.equal(r.code, 1, JSON.stringify(env));
+      const lines = r.stderr.trim().split("\n").filter((l) => !/^Password hashing/.test(l));
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], expected);
+    }
+    await assert.rejects(() => Deno.stat("/nonexistent-lodge-dir"));
+  } finally {
+    busy.close();
+  }
+});

@@ -1,0 +1,136 @@
+import assert from "node:assert/strict";
+import { GOOD_PASSWORD, testApp } from "../helpers.ts";
+
+Deno.test("signup: invalid fields re-render the form with what was typed, never the password", async () => {
+  const t = await testApp();
+  try {
+    const res = await t.post("/signup", {
+      email: "not-an-email",
+      password: "short",
+      name: "Ada <script>",
+    });
+    assert.equal(res.status, 422);
+    const html = await res.text();
+    assert.match(html, /value="not-an-email"/);
+    assert.match(html, /value="Ada &lt;script>"/);
+    assert.match(html, /Enter an email address like name@example.com/);
+    assert.match(html, /Use at least 8 characters/);
+    assert.doesNotMatch(html, /value="short"/);
+    assert.match(html, /aria-invalid="true"/);
+    assert.equal(t.jar.cookies.size, 0);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("signup: common passwords, control characters and odd Unicode are refused", async () => {
+  const t = await testApp();
+  try {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ email: "a@example.com", password: "password123" }, /commonly used/],
+      [{ email: "a@example.com", password: GOOD_PASSWORD, name: "A\u0007B" }, /control characters/],
+      [{ email: "a@example.com", password: GOOD_PASSWORD, name: "A\u202eB" }, /invisible/],
+      [{ email: "a\u0000@example.com", password: GOOD_PASSWORD }, /control characters/],
+      [{ email: "a@example.com", password: GOOD_PASSWORD, name: "x".repeat(101) }, /at most 100/],
+      [{ email: `${"a".repeat(250)}@example.com`, password: GOOD_PASSWORD }, /too long/],
+      [{ email: "a@example.com", password: "x".repeat(1025) }, /at most 1024/],
+      [{ email: "", password: "" }, /Enter your email address/],
+    ];
+    for (const [form, message] of cases) {
+      const res = await t.post("/signup", form);
+      assert.equal(res.status, 422, JSON.stringify(form).slice(0, 80));
+      assert.match(await res.text(), message);
+    }
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("signup: wrong body types and sizes get 400/413/415, never 500", async () => {
+  const t = await testApp();
+  try {
+    let res = await t.request("/signup", {
+      method: "POST",
+      headers: { origin: t.origin, "content-type": "application/json" },
+      body: JSON.stringify({ email: "a@example.com", password: GOOD_PASSWORD }),
+    });
+    assert.equal(res.status, 415);
+    assert.match(await res.text(), /must be sent as a web form/);
+
+    res = await t.request("/signup", {
+      method: "POST",
+      headers: { origin: t.origin, "content-type": "application/x-www-form-urlencoded" },
+      body: "email=a%40example.com&email=b%40example.com&password=x",
+    });
+    assert.equal(res.status, 400);
+    assert.match(await res.text(), /more than once/);
+
+    const fd = new FormData();
+    fd.set("email", new File(["x"], "x.txt"));
+    fd.set("password", GOOD_PASSWORD);
+    res = await t.request("/signup", { method: "POST", headers: { origin: t.origin }, body: fd });
+    assert.equal(res.status, 400);
+    assert.match(await res.text(), /must be text, not a file/);
+
+    res = await t.post("/signup", { email: "a@example.com", password: "x".repeat(70_000) });
+    assert.equal(res.status, 413);
+
+    res = await t.request("/signup", {
+      method: "POST",
+      headers: { origin: t.origin, "content-type": "multipart/form-data; boundary=zzz" },
+      body: "garbage without boundaries",
+    });
+    assert.equal(res.status, 400);
+
+    res = await t.request("/signup", {
+      method: "POST",
+      headers: { origin: t.origin, "content-type": "application/x-www-form-urlencoded" },
+      body: "email=%E0%A4%A&password=%ZZ",
+    });
+    assert.ok(res.status < 500, `malformed percent-encoding → ${res.status}`);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("signup: duplicate address gets a clear message; 20 concurrent sign-ups make one account", async () => {
+  const t = await testApp();
+  try {
+    const results = await Promise.all(Array.from({ length: 20 }, async () => {
+      const res = await t.app.request(`${t.origin}/signup`, {
+        method: "POST",
+        headers: { origin: t.origin, "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ email: "same@example.com", password: GOOD_PASSWORD }),
+      });
+      return { status: res.status, body: await res.text() };
+    }));
+    assert.equal(results.filter((r) => r.status === 303).length, 1);
+    const dups = results.filter((r) => r.status === 409);
+    assert.equal(dups.length, 19);
+    assert.match(dups[0].body, /already exists/);
+    let users = 0;
+    for await (const _ of t.kv.list({ prefix: ["users"] })) users++;
+    assert.equal(users, 1);
+
+    const res = await t.post("/signup", { email: "SAME@example.com ", password: GOOD_PASSWORD });
+    assert.equal(res.status, 409);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("signup: https APP_URL gives a __Host- Secure cookie", async () => {
+  const t = await testApp({ appUrl: new URL("https://lodge.example.com"), secureCookies: true });
+  try {
+    const res = await t.post("/signup", { email: "h@example.com", password: GOOD_PASSWORD });
+    assert.equal(res.status, 303);
+    const cookie = res.headers.get("set-cookie")!;
+    assert.match(cookie, /^__Host-lodge_session=/);
+    assert.match(cookie, /; Secure/);
+    assert.match(cookie, /Path=\//);
+    assert.doesNotMatch(cookie, /Domain=/);
+    assert.match(res.headers.get("strict-transport-security") ?? "", /max-age=/);
+  } finally {
+    t.close();
+  }
+});

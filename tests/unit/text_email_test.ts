@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import { emailKey, parseEmail } from "../../lib/email.ts";
+import { textProblem } from "../../lib/text.ts";
+import { safeNext } from "../../lib/http.ts";
+import { isCommonPassword, passwordProblem } from "../../lib/password.ts";
+
+Deno.test("email: trimmed, NFC-normalized, lower-cased key; typed form kept", () => {
+  const r = parseEmail("  Ada.Lovelace@Example.COM ");
+  assert.deepEqual(r, {
+    ok: true,
+    display: "Ada.Lovelace@Example.COM",
+    key: "ada.lovelace@example.com",
+  });
+  // "é" typed as e + combining acute equals the precomposed form.
+  const a = parseEmail("Ren\u0065\u0301@example.fr");
+  const b = parseEmail("Ren\u00e9@example.fr");
+  assert.ok(a.ok && b.ok && a.key === b.key);
+  assert.equal(emailKey(" X@Y.z "), "x@y.z");
+  // One mailbox, one key: Unicode and punycode forms of a domain match.
+  const idn = parseEmail("x@例え.テスト");
+  const puny = parseEmail("x@xn--r8jz45g.xn--zckzah");
+  assert.ok(idn.ok && puny.ok);
+  assert.equal(idn.key, puny.key);
+  assert.equal(idn.display, "x@例え.テスト");
+  assert.equal(emailKey("X@例え.テスト"), idn.key);
+});
+
+Deno.test("email: malformed, oversized and odd input is refused", () => {
+  const bad = [
+    "",
+    "plain",
+    "@example.com",
+    "a@",
+    "a@b",
+    "a b@example.com",
+    "a..b@example.com",
+    ".a@example.com",
+    "a@-example.com",
+    "a@example.123",
+    "a@exa_mple.com",
+    "a\u0000@example.com",
+    "a\u202e@example.com",
+    "a\u200b@example.com",
+    `${"a".repeat(65)}@example.com`,
+    `a@${"b".repeat(250)}.com`,
+    "a@b@example.com",
+  ];
+  for (const s of bad) assert.equal(parseEmail(s).ok, false, JSON.stringify(s));
+});
+
+Deno.test("text: control characters, invisible characters, lone surrogates, lengths", () => {
+  assert.equal(textProblem("Ada", { max: 10 }), null);
+  assert.match(textProblem("A\u0007", { max: 10 })!, /control/);
+  assert.match(textProblem("A\u202eB", { max: 10 })!, /invisible/);
+  assert.match(textProblem("A\ud800", { max: 10 })!, /invalid/);
+  assert.match(textProblem("x".repeat(11), { max: 10 })!, /at most 10/);
+  assert.equal(textProblem("👩‍💻", { max: 10 }), textProblem("👩‍💻", { max: 10 })); // stable
+  assert.equal(textProblem("line\nbreak", { max: 20, multiline: true }), null);
+});
+
+Deno.test("safeNext: only same-site relative paths", () => {
+  assert.equal(safeNext("/w/acme?tab=1#x"), "/w/acme?tab=1#x");
+  for (
+    const bad of [
+      "//evil.com",
+      "/\\evil.com",
+      "\\\\evil.com",
+      "https://evil.com",
+      "javascript:alert(1)",
+      "evil.com",
+      "/%09/evil.com".replace("%09", "\t"),
+      " /x",
+      "/x\n",
+      "",
+      null,
+      undefined,
+      "/" + "a".repeat(3000),
+      "/.//evil.example/x",
+      "/..//evil.example",
+      "/%2e//evil.example",
+      "/%2E%2E//evil.example",
+      "/x/../..//evil.example",
+      "/a/..//evil.example",
+      "/.///evil.example",
+      "/./\\evil.example",
+    ]
+  ) {
+    assert.equal(safeNext(bad, "/home"), "/home", JSON.stringify(bad));
+  }
+});
+
+Deno.test("password rules: length, controls, common passwords", () => {
+  assert.match(passwordProblem("short")!, /at least 8/);
+  assert.match(passwordProblem("x".repeat(1025))!, /at most 1024/);
+  assert.match(passwordProblem("abc\u0000defgh")!, /control/);
+  assert.ok(isCommonPassword("password1"));
+  assert.ok(isCommonPassword("QWERTYUIOP"));
+  assert.match(passwordProblem("iloveyou")!, /commonly used/);
+  assert.equal(passwordProblem("violet-harbour-71-kites"), null);
+  assert.match(passwordProblem("        ")!, /too easy/);
+  assert.match(passwordProblem("zzzzzzzzzzzz")!, /too easy/);
+  assert.equal(passwordProblem("correct horse battery"), null);
+  assert.equal(passwordProblem("xy".repeat(512)), null);
+});
+
+Deno.test("password hashing: argon2id parameters; NFC-equal passwords verify", async () => {
+  const { hashPassword, verifyPassword } = await import("../../lib/password.ts");
+  const phc = await hashPassword("Ame\u0301lie-garden-42");
+  assert.match(phc, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+  assert.ok(await verifyPassword(phc, "Am\u00e9lie-garden-42"));
+  assert.equal(await verifyPassword(phc, "Amelie-garden-42"), false);
+  assert.equal(await verifyPassword("not a hash", "x"), false);
+});
