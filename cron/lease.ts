@@ -23,6 +23,11 @@ export const INSTANCE_ID: string = crypto.randomUUID();
 /**
  * Takes the lease for `job` for `holdMs` unless another owner holds a live one.
  * True when this caller now holds it.
+ *
+ * @example
+ * ```ts
+ * if (await acquireCronLease(kv, "nightly_backup", 10 * 60_000)) await backup();
+ * ```
  */
 export async function acquireCronLease(
   kv: Deno.Kv,
@@ -40,7 +45,14 @@ export async function acquireCronLease(
   return res.ok;
 }
 
-/** Runs `fn` only when this caller takes the lease; returns whether it ran. */
+/**
+ * Runs `fn` only when this caller takes the lease; returns whether it ran.
+ *
+ * @example
+ * ```ts
+ * await withCronLease(kv, "nightly_backup", 10 * 60_000, backup);
+ * ```
+ */
 export async function withCronLease(
   kv: Deno.Kv,
   job: string,

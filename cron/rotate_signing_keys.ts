@@ -27,7 +27,14 @@ export interface RotationRun {
   pruned: number;
 }
 
-/** One run of the job. Idempotent: running it twice in a row rotates at most once. */
+/**
+ * One run of the job. Idempotent: running it twice in a row rotates at most once.
+ *
+ * @example
+ * ```ts
+ * const { ran, rotated, pruned } = await rotateSigningKeys(kv, config);
+ * ```
+ */
 export async function rotateSigningKeys(
   kv: Deno.Kv,
   policy: TokenPolicy,

@@ -56,7 +56,14 @@ const LOCK_NAME = "lodge-token-refresh";
 /** Reconnect delays, seconds (the last repeats). */
 const BACKOFF = [1, 2, 4, 8, 15, 30];
 
-/** Tells every other tab that this browser signed out (the sign-in page calls it too). */
+/**
+ * Tells every other tab that this browser signed out (the sign-in page calls it too).
+ *
+ * @example
+ * ```ts
+ * announceSignedOut("logout"); // every other tab shows "signed out"
+ * ```
+ */
 export function announceSignedOut(reason = "logout"): void {
   if (typeof BroadcastChannel === "undefined") return;
   const ch = new BroadcastChannel(CHANNEL_NAME);

@@ -30,7 +30,14 @@ export interface UserEvent {
   data: Record<string, unknown>;
 }
 
-/** Adds an event (and moves the watched head) to an atomic. Returns the event. */
+/**
+ * Adds an event (and moves the watched head) to an atomic. Returns the event.
+ *
+ * @example
+ * ```ts
+ * addUserEvent(op, userId, "session.revoked", { sessionIds: [sid], reason: "logout" });
+ * ```
+ */
 export function addUserEvent(
   op: Deno.AtomicOperation,
   userId: string,
@@ -50,7 +57,14 @@ export function addUserEvent(
   return event;
 }
 
-/** The time part of an event id (ms), or null when it is not one of ours. */
+/**
+ * The time part of an event id (ms), or null when it is not one of ours.
+ *
+ * @example
+ * ```ts
+ * eventIdTime(event.id); // ms since epoch
+ * ```
+ */
 export function eventIdTime(id: string): number | null {
   if (!/^[0-9a-hjkmnp-tv-z]{26}$/.test(id)) return null;
   const alphabet = "0123456789abcdefghjkmnpqrstvwxyz";
@@ -62,6 +76,11 @@ export function eventIdTime(id: string): number | null {
 /**
  * Lists a user's live events with ids from `sinceMs` on (oldest first). Ids made in the same
  * millisecond may sort out of order, so callers start a little early and skip ids they sent.
+ *
+ * @example
+ * ```ts
+ * const events = await listUserEventsSince(kv, userId, Date.now() - 60_000);
+ * ```
  */
 export async function listUserEventsSince(
   kv: Deno.Kv,

@@ -72,6 +72,11 @@ export const REVOCATION_MEMORY_MS = 24 * 60 * 60 * 1000;
 /**
  * Adds the writes that end one session to an atomic: the session, its index entry, the
  * reason record, and (per call, see {@link addRevocationEvent}) nothing else.
+ *
+ * @example
+ * ```ts
+ * addSessionRevocation(op, userId, sessionId, tokenHash, "password_changed");
+ * ```
  */
 export function addSessionRevocation(
   op: Deno.AtomicOperation,
@@ -92,7 +97,14 @@ export function addSessionRevocation(
     .set(keys.sessionRevocation(tokenHash), record, { expireIn: REVOCATION_MEMORY_MS });
 }
 
-/** Adds the live-channel event announcing revoked sessions of one user to an atomic. */
+/**
+ * Adds the live-channel event announcing revoked sessions of one user to an atomic.
+ *
+ * @example
+ * ```ts
+ * addRevocationEvent(op, userId, [sessionId], "revoked");
+ * ```
+ */
 export function addRevocationEvent(
   op: Deno.AtomicOperation,
   userId: string,
@@ -103,7 +115,14 @@ export function addRevocationEvent(
   addUserEvent(op, userId, "session.revoked", { sessionIds, reason }, now);
 }
 
-/** Reads why the session with this token hash ended (null when unknown or forgotten). */
+/**
+ * Reads why the session with this token hash ended (null when unknown or forgotten).
+ *
+ * @example
+ * ```ts
+ * const r = await getSessionRevocation(kv, sha256Hex(cookieToken)); // { reason: "logout", … }
+ * ```
+ */
 export async function getSessionRevocation(
   kv: Deno.Kv,
   tokenHash: string,
@@ -249,6 +268,11 @@ async function deleteSession(
 /**
  * Revokes the session behind a cookie token (sign-out by default). Takes effect on the next
  * request; open event streams of that session close with `reason`.
+ *
+ * @example
+ * ```ts
+ * await revokeSessionByToken(kv, cookieToken); // reason "logout"
+ * ```
  */
 export async function revokeSessionByToken(
   kv: Deno.Kv,
@@ -262,7 +286,14 @@ export async function revokeSessionByToken(
   return entry.value;
 }
 
-/** Revokes one session of a user by its public id; false when it does not exist. */
+/**
+ * Revokes one session of a user by its public id; false when it does not exist.
+ *
+ * @example
+ * ```ts
+ * await revokeSessionById(kv, userId, sessionId, "revoked");
+ * ```
+ */
 export async function revokeSessionById(
   kv: Deno.Kv,
   userId: string,
@@ -285,6 +316,11 @@ const REVOKE_BATCH = 300;
 /**
  * Revokes every session of a user, except `keepSessionId` when given. Returns how many.
  * Each batch of sessions goes in one atomic with its reason records and one event.
+ *
+ * @example
+ * ```ts
+ * await revokeAllSessions(kv, userId, currentSessionId, "signed_out_everywhere");
+ * ```
  */
 export async function revokeAllSessions(
   kv: Deno.Kv,
@@ -318,6 +354,11 @@ export async function revokeAllSessions(
  * Reads and validates the session behind a cookie token without counting it as activity
  * (a background token refresh must not keep an idle session alive). Expired sessions are
  * deleted with their reason, as in {@link acceptSession}.
+ *
+ * @example
+ * ```ts
+ * const r = await peekSession(kv, config, cookieToken); // no last-seen write
+ * ```
  */
 export async function peekSession(
   kv: Deno.Kv,
@@ -338,7 +379,14 @@ export async function peekSession(
   return { ok: true, session: s, tokenHash };
 }
 
-/** Records activity now ("Stay signed in"): moves last-seen forward, whatever the touch interval. */
+/**
+ * Records activity now ("Stay signed in"): moves last-seen forward, whatever the touch interval.
+ *
+ * @example
+ * ```ts
+ * await touchSession(kv, config, tokenHash); // "Stay signed in"
+ * ```
+ */
 export async function touchSession(
   kv: Deno.Kv,
   policy: SessionPolicy,

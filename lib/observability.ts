@@ -33,6 +33,11 @@ export interface ObservabilityOptions {
 /**
  * Turns Sentry on when a DSN is configured (main.ts calls this once). Integrations that
  * record request headers or bodies are left out: Lodge sends only what it chooses.
+ *
+ * @example
+ * ```ts
+ * initObservability({ sentryDsn: config.sentryDsn, appEnv: config.appEnv, version: config.version });
+ * ```
  */
 export function initObservability(options: ObservabilityOptions): boolean {
   if (!options.sentryDsn || enabled) return enabled;
@@ -58,17 +63,38 @@ export function initObservability(options: ObservabilityOptions): boolean {
   return true;
 }
 
-/** Whether Sentry is on. */
+/**
+ * Whether Sentry is on.
+ *
+ * @example
+ * ```ts
+ * if (observabilityEnabled()) console.log("Sentry is on");
+ * ```
+ */
 export function observabilityEnabled(): boolean {
   return enabled;
 }
 
-/** Sends what is queued (tests, shutdown). */
+/**
+ * Sends what is queued (tests, shutdown).
+ *
+ * @example
+ * ```ts
+ * await flushObservability(2000);
+ * ```
+ */
 export async function flushObservability(timeoutMs = 2000): Promise<boolean> {
   return enabled ? await Sentry.flush(timeoutMs) : true;
 }
 
-/** Records a breadcrumb (no-op while Sentry is off). */
+/**
+ * Records a breadcrumb (no-op while Sentry is off).
+ *
+ * @example
+ * ```ts
+ * breadcrumb("token", "token refreshed", { userId });
+ * ```
+ */
 export function breadcrumb(
   category: BreadcrumbCategory,
   message: string,
@@ -79,7 +105,14 @@ export function breadcrumb(
   Sentry.addBreadcrumb({ category, message, data, level });
 }
 
-/** Captures an exception with the request id (no-op while Sentry is off). */
+/**
+ * Captures an exception with the request id (no-op while Sentry is off).
+ *
+ * @example
+ * ```ts
+ * captureError(err, { requestId: c.get("requestId") });
+ * ```
+ */
 export function captureError(err: unknown, context: { requestId?: string } = {}): void {
   if (!enabled) return;
   // A capture context, not a shared scope: nothing leaks into the next event.
@@ -89,7 +122,14 @@ export function captureError(err: unknown, context: { requestId?: string } = {})
   });
 }
 
-/** Captures a warning event carrying the breadcrumbs so far (no-op while Sentry is off). */
+/**
+ * Captures a warning event carrying the breadcrumbs so far (no-op while Sentry is off).
+ *
+ * @example
+ * ```ts
+ * captureWarning("token refresh refused", { reason: "revoked", userId });
+ * ```
+ */
 export function captureWarning(
   message: string,
   data: Record<string, string | number> = {},
@@ -120,7 +160,14 @@ const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi;
 const LONG_TOKEN = /\b[A-Za-z0-9_-]{40,}\b/g;
 const SECRET_QUERY = /([?&](?:access_token|token|code|password|email)=)[^&#\s]*/gi;
 
-/** Removes email addresses, JWTs, bearer credentials and long tokens from a string. */
+/**
+ * Removes email addresses, JWTs, bearer credentials and long tokens from a string.
+ *
+ * @example
+ * ```ts
+ * scrubString("mail ada@example.com"); // "mail [email]"
+ * ```
+ */
 export function scrubString(s: string): string {
   return s
     .replace(JWT, "[jwt]")
@@ -130,7 +177,14 @@ export function scrubString(s: string): string {
     .replace(LONG_TOKEN, "[token]");
 }
 
-/** Deep-scrubs any JSON-like value (keys that name secrets lose their values). */
+/**
+ * Deep-scrubs any JSON-like value (keys that name secrets lose their values).
+ *
+ * @example
+ * ```ts
+ * scrubValue({ password: "x", n: 1 }); // { password: "[Filtered]", n: 1 }
+ * ```
+ */
 export function scrubValue(value: unknown, depth = 0): unknown {
   if (depth > 8) return FILTERED;
   if (typeof value === "string") return scrubString(value);
@@ -145,7 +199,14 @@ export function scrubValue(value: unknown, depth = 0): unknown {
   return value;
 }
 
-/** Sentry `beforeSend`: strips request secrets, keeps only the user's opaque id, scrubs the rest. */
+/**
+ * Sentry `beforeSend`: strips request secrets, keeps only the user's opaque id, scrubs the rest.
+ *
+ * @example
+ * ```ts
+ * Sentry.init({ dsn, beforeSend: (e) => scrubEvent(e) });
+ * ```
+ */
 export function scrubEvent<E extends Sentry.Event>(event: E): E {
   if (event.request) {
     const req = event.request;
@@ -180,7 +241,14 @@ export function scrubEvent<E extends Sentry.Event>(event: E): E {
   return event;
 }
 
-/** Sentry `beforeBreadcrumb`: scrubs message and data like {@link scrubEvent}. */
+/**
+ * Sentry `beforeBreadcrumb`: scrubs message and data like {@link scrubEvent}.
+ *
+ * @example
+ * ```ts
+ * Sentry.init({ dsn, beforeBreadcrumb: (b) => scrubBreadcrumb(b) });
+ * ```
+ */
 export function scrubBreadcrumb(crumb: Sentry.Breadcrumb): Sentry.Breadcrumb | null {
   const out: Sentry.Breadcrumb = { ...crumb };
   if (out.message) out.message = scrubString(out.message);

@@ -85,7 +85,14 @@ function issuer(policy: TokenPolicy): string {
   return policy.appUrl.origin;
 }
 
-/** Makes a new key pair (not stored). */
+/**
+ * Makes a new key pair (not stored).
+ *
+ * @example
+ * ```ts
+ * const key = await newSigningKey(config); // not stored yet
+ * ```
+ */
 export async function newSigningKey(policy: TokenPolicy, now = Date.now()): Promise<SigningKey> {
   const pair = await generateKeyPair(TOKEN_ALG, { extractable: true });
   const kid = randomToken(12);
@@ -120,6 +127,11 @@ export interface RotationResult {
  * Makes a new current key when there is none or the current one's time is up (`force` rotates
  * anyway, e.g. after a suspected leak). The swap is one atomic checked on the current-key
  * pointer, so of N instances racing exactly one key wins and the others adopt it.
+ *
+ * @example
+ * ```ts
+ * const { current, rotated } = await rotateSigningKeyIfDue(kv, config);
+ * ```
  */
 export async function rotateSigningKeyIfDue(
   kv: Deno.Kv,
@@ -160,7 +172,14 @@ export async function rotateSigningKeyIfDue(
   throw new Error("signing key rotation: too much contention");
 }
 
-/** Deletes keys whose publication has ended (never the current one). Returns how many. */
+/**
+ * Deletes keys whose publication has ended (never the current one). Returns how many.
+ *
+ * @example
+ * ```ts
+ * const removed = await pruneSigningKeys(kv);
+ * ```
+ */
 export async function pruneSigningKeys(kv: Deno.Kv, now = Date.now()): Promise<number> {
   const current = (await kv.get<string>(keys.signingKeyCurrent())).value;
   let pruned = 0;
@@ -185,6 +204,11 @@ const PUBLIC_KEY_RECHECK_MS = 30_000;
 /**
  * The key that signs now. `pointerKid` is the current-key pointer the caller already read
  * (e.g. in the same `getMany` as the session); KV is read again only for a kid not yet seen.
+ *
+ * @example
+ * ```ts
+ * const key = await currentSigningKey(kv, config);
+ * ```
  */
 export async function currentSigningKey(
   kv: Deno.Kv,
@@ -215,7 +239,14 @@ function privateKeyFor(k: SigningKey): Promise<CryptoKey> {
   return p;
 }
 
-/** Signs an access token; returns it with its expiry. */
+/**
+ * Signs an access token; returns it with its expiry.
+ *
+ * @example
+ * ```ts
+ * const { token, expiresAt } = await mintAccessToken(config, key, { sub, sid, ws, role });
+ * ```
+ */
 export async function mintAccessToken(
   policy: TokenPolicy,
   key: SigningKey,
@@ -258,6 +289,12 @@ async function publicKeyFor(kv: Deno.Kv, kid: string, now: number): Promise<Cryp
 /**
  * Verifies an access token: signature by a published Lodge key, issuer, audience, type and
  * expiry with no clock tolerance (an expired token is refused outright).
+ *
+ * @example
+ * ```ts
+ * const r = await verifyAccessToken(kv, config, token);
+ * if (!r.ok) console.log(r.reason); // "token_expired" | "invalid_token"
+ * ```
  */
 export async function verifyAccessToken(
   kv: Deno.Kv,
@@ -303,7 +340,14 @@ export async function verifyAccessToken(
   }
 }
 
-/** The public keys still published (current and recently retired), as a JWKS. */
+/**
+ * The public keys still published (current and recently retired), as a JWKS.
+ *
+ * @example
+ * ```ts
+ * const jwks = await publishedKeys(kv); // { keys: [{ kty: "EC", kid, … }] }
+ * ```
+ */
 export async function publishedKeys(kv: Deno.Kv, now = Date.now()): Promise<JSONWebKeySet> {
   const out: JWK[] = [];
   for await (const e of kv.list<SigningKey>({ prefix: keys.signingKeys() })) {

@@ -42,7 +42,14 @@ const SYSTEMS: [RegExp, string][] = [
   [/Linux/, "Linux"],
 ];
 
-/** Parses a User-Agent into browser, OS and device kind ("Unknown" when unsure). */
+/**
+ * Parses a User-Agent into browser, OS and device kind ("Unknown" when unsure).
+ *
+ * @example
+ * ```ts
+ * parseUserAgent(ua); // { browser: "Firefox 128", os: "Linux", kind: "desktop" }
+ * ```
+ */
 export function parseUserAgent(ua: string): DeviceDescription {
   let browser = "Unknown browser";
   for (const [re, name] of BROWSERS) {
@@ -61,7 +68,14 @@ export function parseUserAgent(ua: string): DeviceDescription {
   return { browser, os, kind };
 }
 
-/** "Firefox 128 on Linux". */
+/**
+ * "Firefox 128 on Linux".
+ *
+ * @example
+ * ```ts
+ * describeUserAgent(session.userAgent); // "Firefox 128 on Linux"
+ * ```
+ */
 export function describeUserAgent(ua: string): string {
   if (!ua.trim()) return "Unknown device";
   const d = parseUserAgent(ua);

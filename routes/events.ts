@@ -28,12 +28,27 @@ import { newId } from "../lib/crypto.ts";
 /** Streams open in this process, so shutdown can end them (Deno.serve waits for open bodies). */
 const openStreams = new Set<() => void>();
 
-/** How many event streams this process holds. */
+/**
+ * How many event streams this process holds.
+ *
+ * @example
+ * ```ts
+ * console.log(`${openEventStreamCount()} live streams`);
+ * ```
+ */
 export function openEventStreamCount(): number {
   return openStreams.size;
 }
 
-/** Ends every open event stream (main.ts calls this before `server.shutdown()`). */
+/**
+ * Ends every open event stream (main.ts calls this before `server.shutdown()`).
+ *
+ * @example
+ * ```ts
+ * closeEventStreams();
+ * await server.shutdown();
+ * ```
+ */
 export function closeEventStreams(): void {
   for (const close of [...openStreams]) close();
 }
@@ -180,7 +195,14 @@ function openStream(c: Ctx, claims: VerifiedClaims, tokenHash: string): Response
   });
 }
 
-/** Routes: GET /api/events. */
+/**
+ * Routes: GET /api/events.
+ *
+ * @example
+ * ```ts
+ * app.route("/", eventRoutes());
+ * ```
+ */
 export function eventRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 

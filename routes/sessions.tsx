@@ -162,7 +162,14 @@ async function requireAuth(c: Ctx): Promise<SignedIn | Response> {
   return auth.ok ? auth : signInRequired(c, auth.reason);
 }
 
-/** Routes: /account/sessions (+ revoke, revoke-others), /account/password. */
+/**
+ * Routes: /account/sessions (+ revoke, revoke-others), /account/password.
+ *
+ * @example
+ * ```ts
+ * app.route("/", sessionRoutes());
+ * ```
+ */
 export function sessionRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 

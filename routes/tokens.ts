@@ -85,7 +85,14 @@ function refuse(c: Ctx, reason: string, userId?: string): Response {
   }, 401);
 }
 
-/** Routes: POST /api/token, GET /.well-known/jwks.json. */
+/**
+ * Routes: POST /api/token, GET /.well-known/jwks.json.
+ *
+ * @example
+ * ```ts
+ * app.route("/", tokenRoutes());
+ * ```
+ */
 export function tokenRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 

@@ -28,7 +28,15 @@ export interface FakeSentry {
   close(): Promise<void>;
 }
 
-/** Starts the fake on 127.0.0.1 and a free port. */
+/**
+ * Starts the fake on 127.0.0.1 and a free port.
+ *
+ * @example
+ * ```ts
+ * const sentry = fakeSentry();
+ * initObservability({ sentryDsn: sentry.dsn, appEnv: "test", version: "t" });
+ * ```
+ */
 export function fakeSentry(): FakeSentry {
   const bodies: string[] = [];
   const items: EnvelopeItem[] = [];
