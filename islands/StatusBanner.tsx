@@ -112,7 +112,10 @@ export default function StatusBanner(props: StatusBannerProps) {
             <strong>You're signed out.</strong>{" "}
             {SIGNED_OUT_TEXT[view.reason] ?? "Your session has ended."}
           </p>
-          <a class="button small primary" href={signIn}>Sign in again</a>
+          {view.reason === "removed_from_workspace"
+            // Still signed in, just not here: signing in again would land on a 404.
+            ? <a class="button small primary" href="/">Go to your workspaces</a>
+            : <a class="button small primary" href={signIn}>Sign in again</a>}
         </>
       );
       break;

@@ -331,6 +331,17 @@ export class SessionKeeper {
       } catch { /* keep the default */ }
       this.#signedOut(reason, true);
     });
+    // Workspace events (the workspaces issue publishes them): losing this page's workspace
+    // ends this page's access, though the session lives on.
+    es.addEventListener("workspace.member_removed", (e) => {
+      track(e);
+      try {
+        const data = JSON.parse((e as MessageEvent).data);
+        if (this.#opts.workspace && data.slug === this.#opts.workspace) {
+          this.#signedOut("removed_from_workspace", false);
+        }
+      } catch { /* ignore a malformed event */ }
+    });
     es.addEventListener("token_expired", () => {
       es.close();
       if (this.#es === es) this.#es = null;

@@ -155,12 +155,19 @@ function openStream(c: Ctx, claims: VerifiedClaims, tokenHash: string): Response
     }
   };
 
+  // The heartbeat also re-reads what the watch covers: locally, kv.watch does not see writes
+  // from another process sharing the SQLite file, so this bounds the delay there.
   const checkSessionTimes = async () => {
     const s = (await kv.get<Session>(keys.session(tokenHash))).value;
-    if (!s) return; // the watch reports deletions, with their reason
+    if (closed) return;
+    if (!s) {
+      const e = await revocationReason(kv, claims);
+      return revoked(String(e?.data.reason ?? "revoked"), e?.id);
+    }
     const failure = sessionExpiry(config, s);
-    if (failure) revoked(failure);
-    else send(frame("heartbeat", { at: Date.now() }));
+    if (failure) return revoked(failure);
+    await deliverNew();
+    send(frame("heartbeat", { at: Date.now() }));
   };
 
   const body = new ReadableStream<Uint8Array>({
