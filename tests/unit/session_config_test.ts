@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { ConfigError, loadConfig } from "../../lib/config.ts";
 import { describeUserAgent } from "../../lib/user_agent.ts";
+import { acquireCronLease } from "../../cron/lease.ts";
+import { scrubEvent } from "../../lib/observability.ts";
 
 Deno.test("config: token and banner settings default, accept short test values, refuse nonsense", () => {
   const d = loadConfig({});
@@ -66,4 +68,41 @@ Deno.test("user agent: common browsers described briefly", () => {
     "Edge 126 on Windows",
   );
   assert.equal(describeUserAgent(""), "Unknown device");
+});
+
+Deno.test("cron lease: one holder at a time; it lapses by itself", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const t0 = Date.now();
+    assert.equal(await acquireCronLease(kv, "job", 1000, t0, "a"), true);
+    assert.equal(await acquireCronLease(kv, "job", 1000, t0 + 500, "b"), false);
+    assert.equal(await acquireCronLease(kv, "job", 1000, t0 + 500, "a"), false, "not re-entrant");
+    assert.equal(await acquireCronLease(kv, "job", 1000, t0 + 1001, "b"), true);
+    const racing = await Promise.all(
+      ["c", "d", "e"].map((o) => acquireCronLease(kv, "other", 1000, t0, o)),
+    );
+    assert.equal(racing.filter(Boolean).length, 1);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("scrubEvent drops cookies, auth headers and bodies, keeps only the user id", () => {
+  const event = scrubEvent({
+    message: "failed for bob@example.com",
+    user: { id: "u1", email: "bob@example.com", ip_address: "203.0.113.9" },
+    request: {
+      url: "https://lodge.test/api/events?access_token=eyJa.eyJb.sig",
+      headers: { Cookie: "lodge_session=abc", Authorization: "Bearer xyz", Accept: "*/*" },
+      cookies: { lodge_session: "abc" },
+      data: "password=hunter2",
+    },
+    extra: { password: "hunter2", nested: { token: "t", note: "from bob@example.com" } },
+  });
+  const text = JSON.stringify(event);
+  for (const secret of ["bob@example.com", "hunter2", "abc", "xyz", "eyJa", "203.0.113.9"]) {
+    assert.ok(!text.includes(secret), secret);
+  }
+  assert.deepEqual(event.user, { id: "u1" });
+  assert.equal(event.request?.headers?.Accept, "*/*");
 });
