@@ -311,11 +311,29 @@ export class SessionKeeper {
     if (this.#lastEventId) params.set("last_event_id", this.#lastEventId);
     const es = new EventSource(`/api/events?${params}`);
     this.#es = es;
+    // A connection can die without an error event (sleep, a dropped NAT entry): if nothing,
+    // not even a heartbeat, arrives for 2.5 heartbeats, treat the channel as lost.
+    let heartbeatMs = 30_000;
+    const alive = () => {
+      this.#timer("watchdog", heartbeatMs * 2.5, () => {
+        if (this.#es !== es || this.#stopped) return;
+        es.close();
+        this.#es = null;
+        this.#lost();
+      });
+    };
     const track = (e: Event) => {
+      alive();
       const id = (e as MessageEvent).lastEventId;
       if (id) this.#lastEventId = id;
     };
-    es.addEventListener("ready", () => {
+    es.addEventListener("heartbeat", alive);
+    es.addEventListener("ready", (e) => {
+      try {
+        const seconds = Number(JSON.parse((e as MessageEvent).data).heartbeat);
+        if (seconds > 0) heartbeatMs = seconds * 1000;
+      } catch { /* keep the default */ }
+      alive();
       this.#attempts = 0;
       document.documentElement.dataset.live = "open";
       if (this.#view.kind === "reconnecting" || this.#view.kind === "error") {
@@ -343,6 +361,7 @@ export class SessionKeeper {
       } catch { /* ignore a malformed event */ }
     });
     es.addEventListener("token_expired", () => {
+      clearTimeout(this.#timers.get("watchdog"));
       es.close();
       if (this.#es === es) this.#es = null;
       void this.retryNow();
@@ -350,6 +369,7 @@ export class SessionKeeper {
     es.onmessage = track;
     es.onerror = () => {
       if (this.#stopped || this.#es !== es) return;
+      clearTimeout(this.#timers.get("watchdog"));
       // Take reconnection into our own hands: the token in the URL may be stale by then.
       es.close();
       this.#es = null;
