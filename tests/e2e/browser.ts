@@ -16,6 +16,7 @@ import { createApp } from "../../app.ts";
 import { type Config, testConfig } from "../../lib/config.ts";
 import { loadAssets } from "../../lib/assets.ts";
 import { openKv } from "../../kv/db.ts";
+import { closeEventStreams } from "../../routes/events.ts";
 
 /** Chromium's path: CHROMIUM_PATH or Debian's. */
 export const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
@@ -53,6 +54,7 @@ export async function startServer(
     config,
     server,
     async [Symbol.asyncDispose]() {
+      closeEventStreams(); // pages hold /api/events open; shutdown() would wait for them
       await server.shutdown();
       if (!kv) store.close();
     },
