@@ -122,19 +122,27 @@ Deno.test("token: no cookie, a signed-out session and a revoked one cannot mint 
 });
 
 Deno.test("token: an expired session cannot mint, with reason expired / idle_timeout", async () => {
-  const t = await testApp({
+  const idle = await testApp({
     sessionIdleTimeout: 1,
     sessionAbsoluteLifetime: 100,
     sessionTouchInterval: 1,
   });
+  const absolute = await testApp({
+    sessionIdleTimeout: 1,
+    sessionAbsoluteLifetime: 1,
+    sessionTouchInterval: 1,
+  });
   try {
-    await t.signup();
+    await Promise.all([idle.signup(), absolute.signup()]);
     await new Promise((r) => setTimeout(r, 1100));
-    const r = await token(t);
-    assert.equal(r.status, 401);
-    assert.equal(r.body.reason, "idle_timeout");
+    const [a, b] = await Promise.all([token(idle), token(absolute)]);
+    assert.equal(a.status, 401);
+    assert.equal(a.body.reason, "idle_timeout");
+    assert.equal(b.status, 401);
+    assert.equal(b.body.reason, "expired");
   } finally {
-    t.close();
+    idle.close();
+    absolute.close();
   }
 });
 
