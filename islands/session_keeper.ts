@@ -127,7 +127,8 @@ export class SessionKeeper {
     this.#on(document, "submit", (e) => {
       const form = e.target as HTMLFormElement;
       const action = new URL(form.action, location.href);
-      if (action.origin === location.origin && action.pathname === "/logout") {
+      const signsOut = action.pathname === "/logout" || form.dataset.signout === "this-browser";
+      if (action.origin === location.origin && signsOut) {
         // Tell the other tabs now: this page is about to navigate away.
         this.#stop();
         this.#post({ type: "signed_out", reason: "logout" });

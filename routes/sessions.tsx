@@ -89,6 +89,7 @@ function SessionsPage(
                     method="post"
                     action={`/account/sessions/${s.id}/revoke`}
                     class="inline"
+                    data-signout={s.id === currentId ? "this-browser" : undefined}
                   >
                     <button type="submit" class="button small">
                       {s.id === currentId ? "Sign out" : "Sign out this device"}
