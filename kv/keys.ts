@@ -54,6 +54,24 @@ export const rateLimit = (bucket: string, subject: string, windowStart: number) 
 /** ["health_probe"] → number. Written by GET /health to prove KV answers. */
 export const healthProbe = () => ["health_probe"] as const;
 
+/** ["backup", "lease"] → BackupLease {holder, expiresAt}. The backup cron's lease; cron/backup.ts. */
+export const backupLease = () => ["backup", "lease"] as const;
+
+/** ["backup", "status"] → BackupStatus (last success/failure). Written by cron/backup.ts. */
+export const backupStatus = () => ["backup", "status"] as const;
+
+/** ["audit", workspaceId, eventId] → AuditEvent. One key per event, ids sort by time; kv/audit.ts. */
+export const auditEvent = (workspaceId: string, eventId: string) =>
+  ["audit", workspaceId, eventId] as const;
+/** Prefix of {@link auditEvent} for one workspace (its audit log). */
+export const workspaceAudit = (workspaceId: string) => ["audit", workspaceId] as const;
+
+/** ["invitations", workspaceId, invitationId] → invitation. Reserved: exported by /w/:slug/export. */
+export const invitation = (workspaceId: string, invitationId: string) =>
+  ["invitations", workspaceId, invitationId] as const;
+/** Prefix of {@link invitation} for one workspace. */
+export const workspaceInvitations = (workspaceId: string) => ["invitations", workspaceId] as const;
+
 /** Every top-level prefix, for backups, drills and invariant checks. */
 export const PREFIXES = [
   "users",
@@ -66,4 +84,7 @@ export const PREFIXES = [
   "user_workspaces",
   "rate_limits",
   "health_probe",
+  "backup",
+  "audit",
+  "invitations",
 ] as const;

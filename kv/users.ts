@@ -13,6 +13,7 @@ import * as keys from "./keys.ts";
 import { ConflictError } from "./db.ts";
 import { newId } from "../lib/crypto.ts";
 import { addSession, type NewSession, newSession, type SessionPolicy } from "./sessions.ts";
+import { addAuditEvent } from "./audit.ts";
 import { addWorkspace, newWorkspace, slugify, suffixedSlug, type Workspace } from "./workspaces.ts";
 
 /** A user record. */
@@ -90,6 +91,12 @@ export async function createAccount(
       .set(keys.user(userId), user)
       .set(keys.userByEmail(input.emailKey), userId);
     addWorkspace(op, workspace, now);
+    addAuditEvent(op, {
+      workspaceId: workspace.id,
+      type: "workspace.created",
+      actorId: userId,
+      data: { slug, personal: true },
+    }, now);
     addSession(op, policy, session, now);
     if ((await op.commit()).ok) return { ok: true, user, workspace, session };
     // Find out which check failed: the address (final) or the slug (try another).
