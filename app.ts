@@ -20,6 +20,7 @@ import { workspaceRoutes } from "./routes/workspaces.tsx";
 import { healthRoutes } from "./routes/health.ts";
 import { staticRoutes } from "./routes/static.ts";
 import { accountRoutes } from "./routes/account.tsx";
+import { exportRoutes } from "./routes/export.ts";
 
 /** What the app is built from. */
 export interface AppDeps {
@@ -43,6 +44,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", authRoutes());
   app.route("/", accountRoutes());
   app.route("/", workspaceRoutes());
+  app.route("/", exportRoutes());
   app.notFound(notFound);
   app.onError(onError);
   return app;

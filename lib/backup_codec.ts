@@ -259,33 +259,6 @@ export function decodeEntry(line: string): DecodedEntry {
   return { key, value: fromTagged(parsed[1]) };
 }
 
-/**
- * Splits a line into the tagged JSON of its key and of its value without decoding the
- * value (restore compares values as encoded strings). The line must be one written by
- * {@link encodeEntry}.
- */
-export function splitEntryLine(line: string): { keyJson: string; valueJson: string } {
-  // The key is a JSON array; find its end by scanning brackets outside strings.
-  let depth = 0;
-  let inString = false;
-  for (let i = 1; i < line.length; i++) {
-    const ch = line.charCodeAt(i);
-    if (inString) {
-      if (ch === 92) i++; // backslash: skip the escaped char
-      else if (ch === 34) inString = false;
-    } else if (ch === 34) inString = true;
-    else if (ch === 91 || ch === 123) depth++;
-    else if (ch === 93 || ch === 125) {
-      depth--;
-      if (depth === 0) {
-        if (line.charCodeAt(i + 1) !== 44) break;
-        return { keyJson: line.slice(1, i + 1), valueJson: line.slice(i + 2, -1) };
-      }
-    }
-  }
-  return fail("line is not a [key, value] pair");
-}
-
 const utf8 = new TextEncoder();
 
 function partRank(p: Deno.KvKeyPart): number {
