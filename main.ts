@@ -13,6 +13,7 @@ import { loadAssets } from "./lib/assets.ts";
 import { createApp } from "./app.ts";
 import { hasher } from "./lib/password.ts";
 import { startQueueListener } from "./cron/queue.ts";
+import { registerBackupCron } from "./cron/backup.ts";
 
 let config;
 try {
@@ -29,6 +30,7 @@ const kv = await openKv(config.kvPath);
 const assets = await loadAssets();
 const app = createApp({ config, kv, assets });
 startQueueListener({ kv });
+await registerBackupCron({ kv, config });
 console.log(`Password hashing: ${(await hasher()).name}`);
 
 const server = Deno.serve({

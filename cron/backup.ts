@@ -107,6 +107,8 @@ export interface CreateBackupOptions {
   appVersion: string;
   now?: Date;
   kind?: "lodge" | "lodge-safety";
+  /** List this store instead (e.g. a snapshot the caller already holds). */
+  source?: { kv: Deno.Kv; kind: BackupManifest["source"] };
 }
 
 /** A stored backup. */
@@ -124,10 +126,10 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
   const staging = await opts.destination.stagingDir();
   const local = `${staging}/${name}`;
   const partial = `${local}.partial`;
-  const snapshot = await isLocalKvFile(opts.kvPath)
+  const snapshot = !opts.source && await isLocalKvFile(opts.kvPath)
     ? await snapshotKv(opts.kvPath!, staging)
     : null;
-  const source = snapshot?.kv ?? opts.kv;
+  const source = opts.source?.kv ?? snapshot?.kv ?? opts.kv;
   try {
     const written = await writeBackupFile(
       partial,
@@ -149,7 +151,7 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
       bytes: written.bytes,
       sha256: written.sha256,
       durationMs: Math.round(performance.now() - started),
-      source: snapshot ? "sqlite-snapshot" : "kv-list",
+      source: opts.source?.kind ?? (snapshot ? "sqlite-snapshot" : "kv-list"),
     };
     await Deno.rename(partial, local);
     await Deno.writeTextFile(manifestPath(local), JSON.stringify(manifest, null, 2) + "\n");

@@ -1,0 +1,136 @@
+/**
+ * Lodge's cross-key invariants, checked over a whole store by the drill and by tests:
+ * both halves of every membership agree (["memberships", ws, u] ↔ ["user_workspaces", u, ws],
+ * same role), and every unique index points at a record that points back
+ * (["users_by_email", k] → user with emailKey k; ["workspaces_by_slug", s] → workspace
+ * with slug s).
+ *
+ * Each relation is checked in constant memory: both sides are streamed and summed as a
+ * multiset hash of their (id, id, …) tuples; equal sums mean equal sets. Only when a sum
+ * differs does a second pass look up counterparts one by one to name the offenders.
+ *
+ * @example
+ * ```ts
+ * const result = await checkInvariants(kv);
+ * if (!result.ok) console.error(result.problems);
+ * ```
+ * @module
+ */
+import { createHash } from "node:crypto";
+import * as keys from "./keys.ts";
+import type { Membership, UserWorkspace, Workspace } from "./workspaces.ts";
+import type { User } from "./users.ts";
+
+/** One side of a relation: a prefix and the tuple each entry contributes. */
+interface Side {
+  prefix: Deno.KvKey;
+  tuple(e: Deno.KvEntry<unknown>): string;
+  /** The key that must hold the matching tuple on the other side. */
+  counterpart(e: Deno.KvEntry<unknown>): Deno.KvKey;
+}
+
+interface Relation {
+  name: string;
+  left: Side;
+  right: Side;
+}
+
+const RELATIONS: Relation[] = [
+  {
+    name: "membership pairs",
+    left: {
+      prefix: ["memberships"],
+      tuple: (e) => {
+        const m = e.value as Membership;
+        return JSON.stringify([e.key[1], e.key[2], m?.role, m?.workspaceId, m?.userId]);
+      },
+      counterpart: (e) => keys.userWorkspace(String(e.key[2]), String(e.key[1])),
+    },
+    right: {
+      prefix: ["user_workspaces"],
+      tuple: (e) => {
+        const uw = e.value as UserWorkspace;
+        return JSON.stringify([e.key[2], e.key[1], uw?.role, uw?.workspaceId, e.key[1]]);
+      },
+      counterpart: (e) => keys.membership(String(e.key[2]), String(e.key[1])),
+    },
+  },
+  {
+    name: "email index → users",
+    left: {
+      prefix: ["users_by_email"],
+      tuple: (e) => JSON.stringify([e.value, e.key[1]]),
+      counterpart: (e) => keys.user(String(e.value)),
+    },
+    right: {
+      prefix: ["users"],
+      tuple: (e) => JSON.stringify([e.key[1], (e.value as User)?.emailKey]),
+      counterpart: (e) => keys.userByEmail(String((e.value as User)?.emailKey)),
+    },
+  },
+  {
+    name: "slug index → workspaces",
+    left: {
+      prefix: ["workspaces_by_slug"],
+      tuple: (e) => JSON.stringify([e.value, e.key[1]]),
+      counterpart: (e) => keys.workspace(String(e.value)),
+    },
+    right: {
+      prefix: ["workspaces"],
+      tuple: (e) => JSON.stringify([e.key[1], (e.value as Workspace)?.slug]),
+      counterpart: (e) => keys.workspaceBySlug(String((e.value as Workspace)?.slug)),
+    },
+  },
+];
+
+/** Result of {@link checkInvariants}. */
+export interface InvariantResult {
+  ok: boolean;
+  /** Entries looked at per relation. */
+  checked: Record<string, number>;
+  /** Human-readable problems (at most a few per relation). */
+  problems: string[];
+}
+
+async function sideSum(kv: Deno.Kv, side: Side): Promise<{ sum: string; count: number }> {
+  let a = 0, b = 0, count = 0;
+  for await (const e of kv.list({ prefix: side.prefix }, { batchSize: 1000 })) {
+    const d = createHash("sha256").update(side.tuple(e)).digest();
+    a = (a + d.readUInt32BE(0)) >>> 0;
+    b = (b + d.readUInt32BE(4)) >>> 0;
+    count++;
+  }
+  return { sum: `${a}:${b}:${count}`, count };
+}
+
+async function offenders(kv: Deno.Kv, from: Side, to: Side, limit: number): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of kv.list({ prefix: from.prefix }, { batchSize: 1000 })) {
+    const other = await kv.get(from.counterpart(e));
+    if (other.value === null || to.tuple(other as Deno.KvEntry<unknown>) !== from.tuple(e)) {
+      out.push(`${JSON.stringify(e.key)} has no matching ${JSON.stringify(other.key)}`);
+      if (out.length >= limit) break;
+    }
+  }
+  return out;
+}
+
+/** Checks every relation over the whole store. */
+export async function checkInvariants(kv: Deno.Kv): Promise<InvariantResult> {
+  const result: InvariantResult = { ok: true, checked: {}, problems: [] };
+  for (const rel of RELATIONS) {
+    const [l, r] = await Promise.all([sideSum(kv, rel.left), sideSum(kv, rel.right)]);
+    result.checked[rel.name] = l.count + r.count;
+    if (l.sum === r.sum) continue;
+    result.ok = false;
+    const found = [
+      ...await offenders(kv, rel.left, rel.right, 5),
+      ...await offenders(kv, rel.right, rel.left, 5),
+    ];
+    result.problems.push(
+      `${rel.name}: ${l.count} vs ${r.count} entries disagree` +
+        (found.length ? `: ${found.join("; ")}` : ""),
+    );
+  }
+  return result;
+}
