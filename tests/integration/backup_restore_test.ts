@@ -347,7 +347,7 @@ Deno.test("the scheduled backup runs once across instances and records its statu
     await assert.rejects(runScheduledBackup({ kv, config: broken }));
     const failed = await getBackupStatus(kv);
     assert.ok(failed?.lastFailureAt);
-    assert.match(failed!.lastFailureReason!, /Error/);
+    assert.match(failed!.lastFailureReason!, /NotADirectory/);
     assert.equal((await kv.get(keys.backupLease())).value, null);
   } finally {
     kv.close();
