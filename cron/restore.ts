@@ -30,6 +30,7 @@ import { FolderDestination, S3Destination } from "../lib/backup_store.ts";
 import { type Config, ConfigError, loadConfig } from "../lib/config.ts";
 import { ProgressBar } from "../lib/progress.ts";
 import { openKv } from "../kv/db.ts";
+import { checkInvariants } from "../kv/invariants.ts";
 import { createBackup, isBackupBookkeeping } from "./backup.ts";
 import { readWorkspaceSource, restoreWorkspace } from "./restore_workspace.ts";
 
@@ -324,8 +325,9 @@ export async function restoreMain(argv: string[], env = Deno.env.toObject()): Pr
     return 2;
   }
   const targetPath = args.target ?? config.kvPath;
+  let path = args.backup;
   try {
-    const path = await localBackup(config, args.backup);
+    path = await localBackup(config, args.backup);
     // 1. Verify before touching anything.
     if (args.workspace !== undefined) {
       return await restoreWorkspaceMain(config, path, targetPath, args);
@@ -365,6 +367,14 @@ export async function restoreMain(argv: string[], env = Deno.env.toObject()): Pr
       bar.done(manifest.entries);
       console.log(formatReport(report, "Restored:"));
       console.log("Done: the target now holds exactly the backup.");
+      const inv = await checkInvariants(target);
+      if (!inv.ok) {
+        // Possible for a backup listed from hosted KV while the app was writing (see docs).
+        console.log(`Warning: Lodge's invariants do not hold in this backup:`);
+        for (const p of inv.problems) console.log(`  ${p}`);
+        return 3;
+      }
+      console.log("Invariants hold (memberships, email and slug indexes).");
       return 0;
     } finally {
       target.close();
@@ -377,6 +387,10 @@ export async function restoreMain(argv: string[], env = Deno.env.toObject()): Pr
     console.error(`Restore failed: ${(err as Error).message}`);
     console.error("Run the same command again: a restore resumes where it stopped.");
     return 1;
+  } finally {
+    if (path !== args.backup) {
+      await Deno.remove(path.slice(0, path.lastIndexOf("/")), { recursive: true }).catch(() => {});
+    }
   }
 }
 

@@ -218,6 +218,13 @@ Deno.test("a backup taken during concurrent membership changes restores with inv
   const restored = await Deno.openKv(":memory:");
   try {
     for (let i = 0; i < 5; i++) await t.signup();
+    // Entries between the two halves of the pair, so a plain kv.list scan would read them in
+    // different batches (and could see a membership change between them).
+    for (let i = 0; i < 3000; i += 500) {
+      const op = t.kv.atomic();
+      for (let j = i; j < i + 500; j++) op.set(["padding", j], "x".repeat(100));
+      await op.commit();
+    }
     const users: string[] = [];
     const workspaces: string[] = [];
     for await (const e of t.kv.list<string>({ prefix: ["users"] })) users.push(String(e.key[1]));
