@@ -180,10 +180,14 @@ async function measure(path: string, dir: string) {
   return { listRate, before, peak, ...result };
 }
 
+/** The V8 flags `deno task backup/restore/drill` run with (deno.json): a small young
+ * generation and a capped old one, so the garbage collector keeps memory flat. */
+export const TASK_V8_FLAGS = "--v8-flags=--max-semi-space-size=4,--max-old-space-size=96";
+
 /** Runs this file as a child process with `args`; returns the JSON it prints. */
 async function child<T>(args: string[]): Promise<T> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(import.meta.url).pathname, ...args],
+    args: ["run", "-A", TASK_V8_FLAGS, new URL(import.meta.url).pathname, ...args],
     stderr: "inherit",
   }).output();
   if (!out.success) throw new Error(`bench child ${args.join(" ")} failed`);

@@ -13,7 +13,7 @@
  */
 import { type Config, ConfigError, loadConfig } from "../lib/config.ts";
 import { openKv } from "../kv/db.ts";
-import { compareKeys, fromTagged } from "../lib/backup_codec.ts";
+import { compareKeys, parseEntryLine } from "../lib/backup_codec.ts";
 import { readBackupLines, verifyBackup } from "../lib/backup_file.ts";
 import { FolderDestination } from "../lib/backup_store.ts";
 import { sameKvKey, sameKvValue } from "../lib/kv_equal.ts";
@@ -35,8 +35,8 @@ export async function* backupEntries(
 ): AsyncGenerator<{ key: Deno.KvKey; value: unknown }> {
   for await (const lines of readBackupLines(path)) {
     for (const line of lines) {
-      const [k, v] = JSON.parse(line);
-      yield { key: fromTagged(k) as Deno.KvKey, value: fromTagged(v) };
+      const [key, value] = parseEntryLine(line);
+      yield { key, value };
     }
   }
 }

@@ -19,7 +19,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { compareKeys, encodeValue, fromTagged } from "../lib/backup_codec.ts";
+import { compareKeys, encodeValue, parseEntryLine } from "../lib/backup_codec.ts";
 import {
   BackupRejectedError,
   prefixName,
@@ -172,8 +172,7 @@ export async function syncFromBackup(
   let seen = 0;
   for await (const lines of readBackupLines(backupPath)) {
     for (const line of lines) {
-      const [taggedKey, taggedValue] = JSON.parse(line) as [unknown, unknown];
-      const key = fromTagged(taggedKey) as Deno.KvKey;
+      const [key, value, taggedValue] = parseEntryLine(line);
       if (isBackupBookkeeping(key)) continue;
       const d = diff(key);
       d.backup++;
@@ -194,7 +193,7 @@ export async function syncFromBackup(
         d.added++;
         report.added++;
       }
-      await writer?.set(key, fromTagged(taggedValue), line.length);
+      await writer?.set(key, value, line.length);
     }
     seen += lines.length;
     options.onProgress?.(seen);

@@ -216,19 +216,62 @@ export function fromTagged(v: unknown): unknown {
   }
 }
 
+/**
+ * True when `v` is plain JSON that JSON.stringify writes exactly (so no tagged copy is
+ * needed): strings, finite non -0 numbers, booleans, null, dense arrays and plain objects
+ * without a `"$"` property, all the way down. Walks without allocating.
+ */
+function isPlainJson(v: unknown): boolean {
+  switch (typeof v) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(v) && !Object.is(v, -0);
+    case "object": {
+      if (v === null) return true;
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) if (!(i in v) || !isPlainJson(v[i])) return false;
+        return true;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) return false;
+      if ("$" in (v as object)) return false;
+      for (const k in v as Record<string, unknown>) {
+        if (!isPlainJson((v as Record<string, unknown>)[k])) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
 /** One backup line (without the newline): `[taggedKey, taggedValue]`. */
 export function encodeEntry(key: Deno.KvKey, value: unknown): string {
+  if (isPlainJson(key) && isPlainJson(value)) return JSON.stringify([key, value]);
   return `[${encodeKey(key)},${encodeValue(value)}]`;
 }
 
 /** The tagged JSON of a key; equal keys give equal strings. */
 export function encodeKey(key: Deno.KvKey): string {
-  return JSON.stringify(toTagged(key));
+  return JSON.stringify(isPlainJson(key) ? key : toTagged(key));
 }
 
 /** The tagged JSON of a value; equal values (same types, same order) give equal strings. */
 export function encodeValue(value: unknown): string {
-  return JSON.stringify(toTagged(value));
+  return JSON.stringify(isPlainJson(value) ? value : toTagged(value));
+}
+
+/**
+ * Parses one line written by {@link encodeEntry} into `[key, value]` without checks
+ * (restore's hot path; the file's checksum was verified first). Lines without any tag
+ * skip the decoding walk.
+ */
+export function parseEntryLine(line: string): [Deno.KvKey, unknown, unknown] {
+  const parsed = JSON.parse(line) as [unknown, unknown];
+  if (!line.includes('"$"')) return [parsed[0] as Deno.KvKey, parsed[1], parsed[1]];
+  return [fromTagged(parsed[0]) as Deno.KvKey, fromTagged(parsed[1]), parsed[1]];
 }
 
 /** A decoded backup line. */
