@@ -16,7 +16,6 @@
  * ```
  * @module
  */
-import { backup as sqliteBackup, DatabaseSync } from "node:sqlite";
 import { type Config, ConfigError, loadConfig } from "../lib/config.ts";
 import { openKv } from "../kv/db.ts";
 import {
@@ -80,6 +79,8 @@ export async function snapshotKv(
 ): Promise<{ kv: Deno.Kv; path: string; close(): Promise<void> }> {
   await Deno.mkdir(dir, { recursive: true });
   const path = `${dir}/.snapshot-${crypto.randomUUID()}.kv`;
+  // Loaded only here: hosted KV (Deno Deploy) never needs SQLite.
+  const { backup: sqliteBackup, DatabaseSync } = await import("node:sqlite");
   const db = new DatabaseSync(kvPath, { readOnly: true });
   try {
     await sqliteBackup(db, path, { rate: -1 });

@@ -425,3 +425,59 @@ Deno.test("the drill passes on a live store with real data", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("deno task backup prints the backup's path last; restore asks before writing", async () => {
+  const dir = await tempDir();
+  try {
+    const live = await Deno.openKv(`${dir}/live.kv`);
+    await fillAllTypes(live);
+    live.close();
+    const env = {
+      ...Deno.env.toObject(),
+      APP_ENV: "test",
+      DENO_KV_PATH: `${dir}/live.kv`,
+      BACKUP_DIR: `${dir}/backups`,
+      NO_COLOR: "1",
+    };
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("../../cron/backup.ts", import.meta.url).pathname],
+      env,
+      stdin: "null",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const location = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!;
+    assert.match(location, /\/backups\/lodge-.*\.ndjson\.gz$/);
+    const manifest = await verifyBackup(location);
+    assert.equal(manifest.source, "sqlite-snapshot");
+
+    const target = `${dir}/target.kv`;
+    const restoreEnv = { APP_ENV: "test", DENO_KV_PATH: target, BACKUP_DIR: `${dir}/safety` };
+    // --dry-run reports and writes nothing (the target store is not even filled).
+    assert.equal(await restoreMain([location, "--dry-run"], restoreEnv), 0);
+    // Without --yes and without a terminal to ask on, it refuses.
+    if (!Deno.stdin.isTerminal()) assert.equal(await restoreMain([location], restoreEnv), 1);
+    const kv = await Deno.openKv(target);
+    try {
+      assert.equal((await Array.fromAsync(kv.list({ prefix: [] }))).length, 0);
+    } finally {
+      kv.close();
+    }
+    await assert.rejects(Deno.stat(`${dir}/safety`), Deno.errors.NotFound);
+    assert.equal(await restoreMain([location, "--yes", "--target", target], restoreEnv), 0);
+    const restored = await Deno.openKv(target);
+    try {
+      const cmp = await compareWithStore(backupEntries(location), restored);
+      assert.equal(cmp.compared, manifest.entries);
+      assert.deepEqual(cmp.examples, []);
+    } finally {
+      restored.close();
+    }
+    // The safety backup of the (empty) target was taken first.
+    const safety = await new FolderDestination(`${dir}/safety`).list();
+    assert.equal(safety.length, 1);
+    assert.match(safety[0], /^lodge-safety-/);
+    assert.equal(await restoreMain(["a", "b"], restoreEnv), 2);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
