@@ -148,28 +148,35 @@ const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 /** In a fresh process: bare list, backup and restore of the store at `path`; peak RSS. */
 async function measure(path: string, dir: string) {
   const source = await Deno.openKv(path);
-  const listRate = await bareList(source);
   const dest = new FolderDestination(dir);
   const target = await Deno.openKv(`${dir}/target.kv`);
   const before = Deno.memoryUsage().rss;
   const { result, peak } = await peakRss(async () => {
+    // The machine is shared and noisy: alternate bare list and backup, keep the best of each.
+    let listRate = 0, backupSecs = Infinity;
+    let created;
+    for (let round = 0; round < 2; round++) {
+      listRate = Math.max(listRate, await bareList(source));
+      if (created) await dest.remove(created.location.split("/").at(-1)!);
+      const t0 = performance.now();
+      created = await createBackup({
+        kv: source,
+        kvPath: path,
+        destination: dest,
+        appVersion: "bench",
+      });
+      backupSecs = Math.min(backupSecs, (performance.now() - t0) / 1000);
+    }
     let t0 = performance.now();
-    const created = await createBackup({
-      kv: source,
-      kvPath: path,
-      destination: dest,
-      appVersion: "bench",
-    });
-    const backupSecs = (performance.now() - t0) / 1000;
-    t0 = performance.now();
-    await syncFromBackup(target, created.location);
+    await syncFromBackup(target, created!.location);
     const applySecs = (performance.now() - t0) / 1000;
     t0 = performance.now();
-    await syncFromBackup(target, created.location, { dryRun: true });
+    await syncFromBackup(target, created!.location, { dryRun: true });
     const checkSecs = (performance.now() - t0) / 1000;
     return {
-      n: created.manifest.entries,
-      bytes: created.manifest.bytes,
+      n: created!.manifest.entries,
+      bytes: created!.manifest.bytes,
+      listRate,
       backupSecs,
       applySecs,
       checkSecs,
@@ -177,7 +184,7 @@ async function measure(path: string, dir: string) {
   });
   target.close();
   source.close();
-  return { listRate, before, peak, ...result };
+  return { before, peak, ...result };
 }
 
 /** The V8 flags `deno task backup/restore/drill` run with (deno.json): a small young
@@ -232,8 +239,8 @@ try {
   const restoreVerifiedRate = n / (big.applySecs + big.checkSecs);
   console.log(`entries: ${fmt(n)}; backup file ${fmt(big.bytes / 1024)} KiB`);
   console.log(
-    `bare kv.list:            ${fmt(big.listRate)} entries/s\n` +
-      `backup:                  ${fmt(backupRate)} entries/s  (${
+    `bare kv.list (best of 2): ${fmt(big.listRate)} entries/s\n` +
+      `backup (best of 2):      ${fmt(backupRate)} entries/s  (${
         (100 * backupRate / big.listRate).toFixed(0)
       }% of bare list; target ≥ 50%)`,
   );
