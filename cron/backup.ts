@@ -45,19 +45,40 @@ import {
 import { breadcrumb, captureError } from "../lib/observability.ts";
 import { sentryCheckIn } from "../lib/sentry_checkin.ts";
 
-/** Keys that describe backups themselves; never backed up, restored or removed by restore. */
+/**
+ * Keys that describe backups themselves; never backed up, restored or removed by restore.
+ *
+ * @example
+ * ```ts
+ * isBackupBookkeeping(["backup", "status"]); // true
+ * ```
+ */
 export function isBackupBookkeeping(key: Deno.KvKey): boolean {
   return key[0] === "backup";
 }
 
-/** The destination configured by BACKUP_S3_* (bucket) or BACKUP_DIR (folder). */
+/**
+ * The destination configured by BACKUP_S3_* (bucket) or BACKUP_DIR (folder).
+ *
+ * @example
+ * ```ts
+ * const dest = backupDestination(config); // S3 when BACKUP_S3_* are set
+ * ```
+ */
 export function backupDestination(config: Config): BackupDestination {
   return config.backup.s3
     ? new S3Destination(config.backup.s3)
     : new FolderDestination(config.backup.dir);
 }
 
-/** True when `path` names a local SQLite KV file that exists. */
+/**
+ * True when `path` names a local SQLite KV file that exists.
+ *
+ * @example
+ * ```ts
+ * if (await isLocalKvFile(config.kvPath)) console.log("can snapshot");
+ * ```
+ */
 export async function isLocalKvFile(path: string | undefined): Promise<boolean> {
   if (!path || path === ":memory:") return false;
   try {
@@ -72,6 +93,12 @@ export async function isLocalKvFile(path: string | undefined): Promise<boolean> 
  * API, copying every page in one step under one read transaction (safe while the app
  * writes; `VACUUM INTO` would need ATTACH, which Deno allows only with all permissions),
  * and opens it. Call `close()` to close and delete it.
+ *
+ * @example
+ * ```ts
+ * const snap = await snapshotKv("data/lodge.kv", "data/backups");
+ * try { for await (const e of snap.kv.list({ prefix: [] })) console.log(e.key); } finally { await snap.close(); }
+ * ```
  */
 export async function snapshotKv(
   kvPath: string,
@@ -119,7 +146,14 @@ export interface CreatedBackup {
   manifest: BackupManifest;
 }
 
-/** Writes one backup of the whole store to the destination. */
+/**
+ * Writes one backup of the whole store to the destination.
+ *
+ * @example
+ * ```ts
+ * const { location, manifest } = await createBackup({ kv, kvPath, destination, appVersion: "1.0.0" });
+ * ```
+ */
 export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBackup> {
   const started = performance.now();
   const now = opts.now ?? new Date();
@@ -166,7 +200,14 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
   }
 }
 
-/** Deletes backups beyond the retention policy; returns the names removed. */
+/**
+ * Deletes backups beyond the retention policy; returns the names removed.
+ *
+ * @example
+ * ```ts
+ * const removed = await pruneBackups(new FolderDestination("data/backups"), 30, 12);
+ * ```
+ */
 export async function pruneBackups(
   destination: BackupDestination,
   keepDaily: number,
@@ -204,6 +245,12 @@ const MONITOR = "lodge-backup";
  * records the outcome in KV, and checks in with Sentry. On success the lease is kept
  * until it expires, so an instance whose cron fires a little later does not run again;
  * on failure it is released so a retry may run. Failures are recorded and rethrown.
+ *
+ * @example
+ * ```ts
+ * const result = await runScheduledBackup({ kv, config });
+ * if (result.ran) console.log(result.location);
+ * ```
  */
 export async function runScheduledBackup(deps: BackupJobDeps): Promise<BackupJobResult> {
   const { kv, config } = deps;
@@ -273,6 +320,11 @@ export async function runScheduledBackup(deps: BackupJobDeps): Promise<BackupJob
  * are expected, and runs a catch-up backup shortly after start when the last success is
  * older than 26 hours (e.g. the machine was off at 03:00), so /health does not stay
  * "degraded" on a machine that is not always on.
+ *
+ * @example
+ * ```ts
+ * await registerBackupCron({ kv, config }); // in main.ts
+ * ```
  */
 export async function registerBackupCron(
   deps: BackupJobDeps,

@@ -29,7 +29,14 @@ export interface Comparison {
   examples: string[];
 }
 
-/** Entries of a backup file, decoded. */
+/**
+ * Entries of a backup file, decoded.
+ *
+ * @example
+ * ```ts
+ * for await (const { key, value } of backupEntries(path)) console.log(key, value);
+ * ```
+ */
 export async function* backupEntries(
   path: string,
 ): AsyncGenerator<{ key: Deno.KvKey; value: unknown }> {
@@ -44,6 +51,12 @@ export async function* backupEntries(
 /**
  * Compares `expected` (in key order) with every entry of `actual`, ignoring backup
  * bookkeeping keys: missing, extra and different entries are differences.
+ *
+ * @example
+ * ```ts
+ * const cmp = await compareWithStore(backupEntries(path), restoredKv);
+ * if (cmp.differences) console.log(cmp.examples);
+ * ```
  */
 export async function compareWithStore(
   expected: AsyncIterable<{ key: Deno.KvKey; value: unknown }>,
@@ -101,7 +114,15 @@ export interface DrillResult {
   timings: Record<string, number>;
 }
 
-/** Runs a drill against `kv` (at `kvPath` when it is a local file), in a scratch folder. */
+/**
+ * Runs a drill against `kv` (at `kvPath` when it is a local file), in a scratch folder.
+ *
+ * @example
+ * ```ts
+ * const r = await runDrill({ kv, kvPath: "data/lodge.kv", appVersion: "1.0.0" });
+ * console.log(r.ok, r.timings);
+ * ```
+ */
 export async function runDrill(opts: {
   kv: Deno.Kv;
   kvPath: string | undefined;

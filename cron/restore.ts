@@ -66,7 +66,14 @@ export interface SyncOptions {
   batchMutations?: number;
 }
 
-/** Thrown by the {@link SyncOptions.stopAfterBatches} hook, as if the process was killed. */
+/**
+ * Thrown by the {@link SyncOptions.stopAfterBatches} hook, as if the process was killed.
+ *
+ * @example
+ * ```ts
+ * await syncFromBackup(kv, path, { stopAfterBatches: 2 }).catch((e) => e instanceof RestoreInterrupted);
+ * ```
+ */
 export class RestoreInterrupted extends Error {
   constructor(batches: number) {
     super(`restore interrupted after ${batches} batches`);
@@ -77,7 +84,16 @@ export class RestoreInterrupted extends Error {
 /** Approximate characters of encoded data per atomic (×3 for UTF-8 stays under 800 KiB). */
 const BATCH_CHARS = 200_000;
 
-/** Collects mutations into atomics of bounded size, one commit in flight at a time. */
+/**
+ * Collects mutations into atomics of bounded size, one commit in flight at a time.
+ *
+ * @example
+ * ```ts
+ * const w = new BatchWriter(kv);
+ * await w.set(["a"], 1, 10);
+ * await w.flush();
+ * ```
+ */
 export class BatchWriter {
   #op: Deno.AtomicOperation;
   #n = 0;
@@ -137,6 +153,12 @@ function emptyDiff(): PrefixDiff {
 /**
  * One pass: makes `target` equal to the backup at `backupPath` (or, with `dryRun`, only
  * reports what differs). The backup must already be verified ({@link verifyBackup}).
+ *
+ * @example
+ * ```ts
+ * const plan = await syncFromBackup(kv, path, { dryRun: true });
+ * console.log(plan.added, plan.changed, plan.removed);
+ * ```
  */
 export async function syncFromBackup(
   target: Deno.Kv,
@@ -210,6 +232,12 @@ export async function syncFromBackup(
 /**
  * Restores a verified backup into `target`: one applying pass, then checking passes
  * until one finds nothing to change (at most `maxPasses`). Returns the first pass's report.
+ *
+ * @example
+ * ```ts
+ * await verifyBackup(path);
+ * await restoreBackup(kv, path, { onProgress: (n) => bar.update(n) });
+ * ```
  */
 export async function restoreBackup(
   target: Deno.Kv,
@@ -228,7 +256,14 @@ export async function restoreBackup(
   );
 }
 
-/** Prints a report as a table of prefixes. */
+/**
+ * Prints a report as a table of prefixes.
+ *
+ * @example
+ * ```ts
+ * console.log(formatReport(report, "Restored:"));
+ * ```
+ */
 export function formatReport(report: RestoreReport, heading: string): string {
   const rows = Object.entries(report.prefixes).sort(([a], [b]) => a < b ? -1 : 1);
   const w = Math.max(8, ...rows.map(([p]) => p.length));
@@ -261,7 +296,14 @@ export interface RestoreArgs {
   workspace?: string;
 }
 
-/** Parses the command line; throws with a usage message. */
+/**
+ * Parses the command line; throws with a usage message.
+ *
+ * @example
+ * ```ts
+ * parseRestoreArgs(["backup.ndjson.gz", "--dry-run"]).dryRun; // true
+ * ```
+ */
 export function parseRestoreArgs(argv: string[]): RestoreArgs {
   const usage =
     "Usage: deno task restore <backup> [--target <kv path>] [--dry-run] [--yes] [--workspace <slug>]";
@@ -313,7 +355,14 @@ function confirm(question: string): boolean {
   return answer?.trim().toLowerCase() === "yes";
 }
 
-/** The command. Returns the exit code. */
+/**
+ * The command. Returns the exit code.
+ *
+ * @example
+ * ```ts
+ * Deno.exit(await restoreMain(Deno.args));
+ * ```
+ */
 export async function restoreMain(argv: string[], env = Deno.env.toObject()): Promise<number> {
   let args: RestoreArgs, config: Config;
   try {

@@ -32,7 +32,14 @@ export interface WorkspaceSource {
   kind: "backup" | "export";
 }
 
-/** True when `key` belongs to workspace `id` (the keys a workspace restore owns). */
+/**
+ * True when `key` belongs to workspace `id` (the keys a workspace restore owns).
+ *
+ * @example
+ * ```ts
+ * inWorkspaceScope(["memberships", "ws1", "u1"], "ws1"); // true
+ * ```
+ */
 export function inWorkspaceScope(key: Deno.KvKey, id: string): boolean {
   switch (key[0]) {
     case "workspaces":
@@ -59,7 +66,14 @@ async function isGzip(path: string): Promise<boolean> {
   }
 }
 
-/** Reads one workspace out of a full backup (verified first) or a customer export. */
+/**
+ * Reads one workspace out of a full backup (verified first) or a customer export.
+ *
+ * @example
+ * ```ts
+ * const source = await readWorkspaceSource("export.json", "acme");
+ * ```
+ */
 export async function readWorkspaceSource(path: string, slug: string): Promise<WorkspaceSource> {
   let exists = true;
   await Deno.stat(path).catch(() => exists = false);
@@ -149,7 +163,15 @@ export interface WorkspaceRestoreResult {
   summary: string;
 }
 
-/** Makes the workspace's keys in `target` equal to `source` (or, with dryRun, reports). */
+/**
+ * Makes the workspace's keys in `target` equal to `source` (or, with dryRun, reports).
+ *
+ * @example
+ * ```ts
+ * const r = await restoreWorkspace(kv, source, { dryRun: true });
+ * console.log(r.summary);
+ * ```
+ */
 export async function restoreWorkspace(
   target: Deno.Kv,
   source: WorkspaceSource,

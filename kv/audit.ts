@@ -28,7 +28,14 @@ export interface AuditEvent {
   data: Record<string, string | number | boolean | null>;
 }
 
-/** Adds an audit event to an atomic; returns the event written. */
+/**
+ * Adds an audit event to an atomic; returns the event written.
+ *
+ * @example
+ * ```ts
+ * addAuditEvent(op, { workspaceId, type: "workspace.created", actorId: userId });
+ * ```
+ */
 export function addAuditEvent(
   op: Deno.AtomicOperation,
   input: Omit<AuditEvent, "id" | "at" | "data"> & { data?: AuditEvent["data"] },
@@ -39,7 +46,14 @@ export function addAuditEvent(
   return event;
 }
 
-/** Lists a workspace's audit events, oldest first (paged by KV cursor internally). */
+/**
+ * Lists a workspace's audit events, oldest first (paged by KV cursor internally).
+ *
+ * @example
+ * ```ts
+ * const events = await listAuditEvents(kv, workspaceId);
+ * ```
+ */
 export async function listAuditEvents(kv: Deno.Kv, workspaceId: string): Promise<AuditEvent[]> {
   const out: AuditEvent[] = [];
   for await (const e of kv.list<AuditEvent>({ prefix: keys.workspaceAudit(workspaceId) })) {

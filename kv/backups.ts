@@ -40,6 +40,12 @@ export const BACKUP_STALE_AFTER_MS = 26 * 3_600_000;
  * Takes the lease when it is free or expired (or, with `takeFinished`, held only by a run
  * that already finished). Returns the lease (with its versionstamp for release) or null
  * when another instance holds it.
+ *
+ * @example
+ * ```ts
+ * const held = await acquireLease(kv, "instance-1", 3_600_000);
+ * if (!held) return; // another instance runs it
+ * ```
  */
 export async function acquireLease(
   kv: Deno.Kv,
@@ -57,7 +63,14 @@ export async function acquireLease(
   return res.ok ? { lease, versionstamp: res.versionstamp } : null;
 }
 
-/** Releases a lease this holder still owns (a no-op if it expired and was retaken). */
+/**
+ * Releases a lease this holder still owns (a no-op if it expired and was retaken).
+ *
+ * @example
+ * ```ts
+ * await releaseLease(kv, held);
+ * ```
+ */
 export async function releaseLease(
   kv: Deno.Kv,
   held: { versionstamp: string },
@@ -66,7 +79,14 @@ export async function releaseLease(
     .delete(keys.backupLease()).commit();
 }
 
-/** Marks a held lease finished (kept until it expires; see {@link acquireLease}). */
+/**
+ * Marks a held lease finished (kept until it expires; see {@link acquireLease}).
+ *
+ * @example
+ * ```ts
+ * await finishLease(kv, held);
+ * ```
+ */
 export async function finishLease(
   kv: Deno.Kv,
   held: { lease: BackupLease; versionstamp: string },
@@ -89,12 +109,26 @@ function emptyStatus(now: number): BackupStatus {
   };
 }
 
-/** Reads the status; null before the first record. */
+/**
+ * Reads the status; null before the first record.
+ *
+ * @example
+ * ```ts
+ * const status = await getBackupStatus(kv);
+ * ```
+ */
 export async function getBackupStatus(kv: Deno.Kv): Promise<BackupStatus | null> {
   return (await kv.get<BackupStatus>(keys.backupStatus())).value;
 }
 
-/** Records that backups are expected from now on (idempotent: keeps an existing record). */
+/**
+ * Records that backups are expected from now on (idempotent: keeps an existing record).
+ *
+ * @example
+ * ```ts
+ * await ensureBackupStatus(kv); // at start-up
+ * ```
+ */
 export async function ensureBackupStatus(kv: Deno.Kv, now = Date.now()): Promise<void> {
   await kv.atomic().check({ key: keys.backupStatus(), versionstamp: null })
     .set(keys.backupStatus(), emptyStatus(now)).commit();
@@ -112,7 +146,14 @@ async function updateStatus(
   }
 }
 
-/** Records a successful backup. */
+/**
+ * Records a successful backup.
+ *
+ * @example
+ * ```ts
+ * await recordBackupSuccess(kv, { location, entries: 10, durationMs: 5 });
+ * ```
+ */
 export function recordBackupSuccess(
   kv: Deno.Kv,
   info: { location: string; entries: number; durationMs: number },
@@ -127,7 +168,14 @@ export function recordBackupSuccess(
   }));
 }
 
-/** Records a failed backup with a short reason. */
+/**
+ * Records a failed backup with a short reason.
+ *
+ * @example
+ * ```ts
+ * await recordBackupFailure(kv, "S3Error: HTTP 403");
+ * ```
+ */
 export function recordBackupFailure(kv: Deno.Kv, reason: string, now = Date.now()): Promise<void> {
   return updateStatus(kv, now, (s) => ({
     ...s,
@@ -149,6 +197,11 @@ export interface BackupHealth {
 /**
  * Judges backup health: "stale" when the last success (or, with none yet, the first
  * status record) is older than {@link BACKUP_STALE_AFTER_MS}.
+ *
+ * @example
+ * ```ts
+ * backupHealth(await getBackupStatus(kv)).state; // "ok" | "pending" | "stale"
+ * ```
  */
 export function backupHealth(status: BackupStatus | null, now = Date.now()): BackupHealth {
   const s = status ?? emptyStatus(now);

@@ -62,7 +62,14 @@ export function withoutSecrets(value: unknown): unknown {
   return value;
 }
 
-/** Builds the export for a workspace (reads members, their users, invitations, audit log). */
+/**
+ * Builds the export for a workspace (reads members, their users, invitations, audit log).
+ *
+ * @example
+ * ```ts
+ * const doc = await buildWorkspaceExport(kv, workspace);
+ * ```
+ */
 export async function buildWorkspaceExport(
   kv: Deno.Kv,
   workspace: Workspace,

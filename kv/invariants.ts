@@ -115,7 +115,14 @@ async function offenders(kv: Deno.Kv, from: Side, to: Side, limit: number): Prom
   return out;
 }
 
-/** Checks every relation over the whole store. */
+/**
+ * Checks every relation over the whole store.
+ *
+ * @example
+ * ```ts
+ * const { ok, problems } = await checkInvariants(kv);
+ * ```
+ */
 export async function checkInvariants(kv: Deno.Kv): Promise<InvariantResult> {
   const result: InvariantResult = { ok: true, checked: {}, problems: [] };
   for (const rel of RELATIONS) {

@@ -16,7 +16,14 @@
  * @module
  */
 
-/** Thrown for a value the format cannot represent exactly (the backup stops: nothing silently lost). */
+/**
+ * Thrown for a value the format cannot represent exactly (the backup stops: nothing silently lost).
+ *
+ * @example
+ * ```ts
+ * try { toTagged(new (class X {})()); } catch (e) { e instanceof UnsupportedValueError; }
+ * ```
+ */
 export class UnsupportedValueError extends Error {
   constructor(what: string) {
     super(`Cannot back up a value of type ${what} exactly`);
@@ -24,7 +31,14 @@ export class UnsupportedValueError extends Error {
   }
 }
 
-/** Thrown when a backup line is not valid tagged JSON. */
+/**
+ * Thrown when a backup line is not valid tagged JSON.
+ *
+ * @example
+ * ```ts
+ * try { decodeEntry("{"); } catch (e) { e instanceof CorruptEntryError; }
+ * ```
+ */
 export class CorruptEntryError extends Error {
   constructor(message: string) {
     super(message);
@@ -247,18 +261,39 @@ function isPlainJson(v: unknown): boolean {
   }
 }
 
-/** One backup line (without the newline): `[taggedKey, taggedValue]`. */
+/**
+ * One backup line (without the newline): `[taggedKey, taggedValue]`.
+ *
+ * @example
+ * ```ts
+ * encodeEntry(["users", "u1"], { n: -0 }); // [["users","u1"],{"n":{"$":"number","v":"-0"}}]
+ * ```
+ */
 export function encodeEntry(key: Deno.KvKey, value: unknown): string {
   if (isPlainJson(key) && isPlainJson(value)) return JSON.stringify([key, value]);
   return `[${encodeKey(key)},${encodeValue(value)}]`;
 }
 
-/** The tagged JSON of a key; equal keys give equal strings. */
+/**
+ * The tagged JSON of a key; equal keys give equal strings.
+ *
+ * @example
+ * ```ts
+ * encodeKey(["a", 1n]); // ["a",{"$":"bigint","v":"1"}]
+ * ```
+ */
 export function encodeKey(key: Deno.KvKey): string {
   return JSON.stringify(isPlainJson(key) ? key : toTagged(key));
 }
 
-/** The tagged JSON of a value; equal values (same types, same order) give equal strings. */
+/**
+ * The tagged JSON of a value; equal values (same types, same order) give equal strings.
+ *
+ * @example
+ * ```ts
+ * encodeValue(new Set([1])); // {"$":"set","v":[1]}
+ * ```
+ */
 export function encodeValue(value: unknown): string {
   return JSON.stringify(isPlainJson(value) ? value : toTagged(value));
 }
@@ -267,6 +302,11 @@ export function encodeValue(value: unknown): string {
  * Parses one line written by {@link encodeEntry} into `[key, value]` without checks
  * (restore's hot path; the file's checksum was verified first). Lines without any tag
  * skip the decoding walk.
+ *
+ * @example
+ * ```ts
+ * const [key, value] = parseEntryLine(line);
+ * ```
  */
 export function parseEntryLine(line: string): [Deno.KvKey, unknown, unknown] {
   const parsed = JSON.parse(line) as [unknown, unknown];
@@ -280,7 +320,14 @@ export interface DecodedEntry {
   value: unknown;
 }
 
-/** Parses one backup line; throws {@link CorruptEntryError} when it is not an entry. */
+/**
+ * Parses one backup line; throws {@link CorruptEntryError} when it is not an entry.
+ *
+ * @example
+ * ```ts
+ * const { key, value } = decodeEntry('[["a"],{"$":"bigint","v":"1"}]'); // ["a"], 1n
+ * ```
+ */
 export function decodeEntry(line: string): DecodedEntry {
   let parsed: unknown;
   try {

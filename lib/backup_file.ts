@@ -56,7 +56,14 @@ export interface BackupManifest {
   workspace?: string;
 }
 
-/** Why a backup was refused before anything was written. */
+/**
+ * Why a backup was refused before anything was written.
+ *
+ * @example
+ * ```ts
+ * await verifyBackup(path).catch((e) => e instanceof BackupRejectedError && console.error(e.message));
+ * ```
+ */
 export class BackupRejectedError extends Error {
   constructor(message: string) {
     super(message);
@@ -64,7 +71,14 @@ export class BackupRejectedError extends Error {
   }
 }
 
-/** The name a prefix is counted under: its first key part as text. */
+/**
+ * The name a prefix is counted under: its first key part as text.
+ *
+ * @example
+ * ```ts
+ * prefixName(["users", "u1"]); // "users"
+ * ```
+ */
 export function prefixName(key: Deno.KvKey): string {
   const p = key[0];
   if (p === undefined) return "(empty key)";
@@ -85,6 +99,11 @@ const CHUNK_CHARS = 256 * 1024;
 /**
  * Reads `src` one chunk ahead: while the caller encodes a chunk, the next one is already
  * being fetched (KV reads run off the main thread), so reading and encoding overlap.
+ *
+ * @example
+ * ```ts
+ * for await (const chunk of readAhead(kv.list({ prefix: [] }))) console.log(chunk.length);
+ * ```
  */
 export async function* readAhead<T>(src: AsyncIterable<T>, chunk = 1000): AsyncGenerator<T[]> {
   const it = src[Symbol.asyncIterator]();
@@ -113,6 +132,11 @@ export async function* readAhead<T>(src: AsyncIterable<T>, chunk = 1000): AsyncG
 /**
  * Streams `entries` (in key order) into a new gzip NDJSON file at `path`, hashing as it
  * writes. Entries are encoded with the tagged format; an unrepresentable value throws.
+ *
+ * @example
+ * ```ts
+ * const w = await writeBackupFile(path, kv.list({ prefix: [] }), { createdAt, appVersion: "1.0.0" });
+ * ```
  */
 export async function writeBackupFile(
   path: string,
@@ -176,7 +200,14 @@ export async function writeBackupFile(
   return { entries: count, prefixes, bytes, sha256: hash.digest("hex") };
 }
 
-/** SHA-256 (hex) and size of a file, streamed. */
+/**
+ * SHA-256 (hex) and size of a file, streamed.
+ *
+ * @example
+ * ```ts
+ * const { sha256, bytes } = await hashFile(path);
+ * ```
+ */
 export async function hashFile(path: string): Promise<{ sha256: string; bytes: number }> {
   const hash = createHash("sha256");
   let bytes = 0;
@@ -188,12 +219,26 @@ export async function hashFile(path: string): Promise<{ sha256: string; bytes: n
   return { sha256: hash.digest("hex"), bytes };
 }
 
-/** The manifest path beside a backup file. */
+/**
+ * The manifest path beside a backup file.
+ *
+ * @example
+ * ```ts
+ * manifestPath("x.ndjson.gz"); // "x.ndjson.gz.manifest.json"
+ * ```
+ */
 export function manifestPath(backupPath: string): string {
   return `${backupPath}.manifest.json`;
 }
 
-/** Reads and validates a manifest (shape and format version). */
+/**
+ * Reads and validates a manifest (shape and format version).
+ *
+ * @example
+ * ```ts
+ * const manifest = await readManifest(path);
+ * ```
+ */
 export async function readManifest(backupPath: string): Promise<BackupManifest> {
   let text: string;
   try {
@@ -231,6 +276,11 @@ export async function readManifest(backupPath: string): Promise<BackupManifest> 
  * Checks a backup before anything is written: manifest present and valid, size and
  * SHA-256 match, and the whole file decompresses to a header, entries and a trailer
  * whose count matches. Throws {@link BackupRejectedError} with a clear reason.
+ *
+ * @example
+ * ```ts
+ * const manifest = await verifyBackup(path); // throws BackupRejectedError
+ * ```
  */
 export async function verifyBackup(backupPath: string): Promise<BackupManifest> {
   const manifest = await readManifest(backupPath);
@@ -268,6 +318,11 @@ export async function verifyBackup(backupPath: string): Promise<BackupManifest> 
  * Yields the entry lines of a backup file in batches (header and trailer checked and
  * left out). Throws {@link BackupRejectedError} on a bad header, a missing trailer
  * (truncation) or a count mismatch.
+ *
+ * @example
+ * ```ts
+ * for await (const lines of readBackupLines(path)) console.log(lines.length);
+ * ```
  */
 export async function* readBackupLines(
   backupPath: string,

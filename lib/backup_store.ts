@@ -45,13 +45,27 @@ export interface BackupDestination {
 export const BACKUP_NAME =
   /^lodge-(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})(?:-(\d{3}))?Z\.ndjson\.gz$/;
 
-/** The file name for a backup started at `at`. */
+/**
+ * The file name for a backup started at `at`.
+ *
+ * @example
+ * ```ts
+ * backupFileName(new Date(0)); // "lodge-1970-01-01T00-00-00-000Z.ndjson.gz"
+ * ```
+ */
 export function backupFileName(at: Date, kind: "lodge" | "lodge-safety" = "lodge"): string {
   const iso = at.toISOString(); // 2026-01-01T03:00:00.123Z
   return `${kind}-${iso.slice(0, 19).replaceAll(":", "-")}-${iso.slice(20, 23)}Z.ndjson.gz`;
 }
 
-/** The time in a backup's name, or null for other files. */
+/**
+ * The time in a backup's name, or null for other files.
+ *
+ * @example
+ * ```ts
+ * backupTime("lodge-1970-01-01T00-00-00-000Z.ndjson.gz"); // Date(0)
+ * ```
+ */
 export function backupTime(name: string): Date | null {
   const m = BACKUP_NAME.exec(name);
   if (!m) return null;
@@ -62,7 +76,15 @@ function basename(path: string): string {
   return path.slice(path.replace(/\\/g, "/").lastIndexOf("/") + 1);
 }
 
-/** A folder destination. */
+/**
+ * A folder destination.
+ *
+ * @example
+ * ```ts
+ * const dest = new FolderDestination("data/backups");
+ * console.log(await dest.list());
+ * ```
+ */
 export class FolderDestination implements BackupDestination {
   constructor(readonly dir: string) {}
   get description(): string {
@@ -100,7 +122,14 @@ export class FolderDestination implements BackupDestination {
   }
 }
 
-/** Thrown when the bucket answers with an error. */
+/**
+ * Thrown when the bucket answers with an error.
+ *
+ * @example
+ * ```ts
+ * await dest.list().catch((e) => e instanceof S3Error && console.error(e.status));
+ * ```
+ */
 export class S3Error extends Error {
   constructor(readonly status: number, operation: string, body: string) {
     const code = /<Code>([^<]+)<\/Code>/.exec(body)?.[1] ?? "unknown";
@@ -112,7 +141,15 @@ export class S3Error extends Error {
 /** Parts of at least this size are uploaded with S3 multipart upload. */
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 
-/** An S3-compatible bucket destination (path-style URLs: works with R2, MinIO, AWS). */
+/**
+ * An S3-compatible bucket destination (path-style URLs: works with R2, MinIO, AWS).
+ *
+ * @example
+ * ```ts
+ * const dest = new S3Destination({ endpoint, bucket, region: "auto", accessKeyId, secretAccessKey });
+ * const location = await dest.store(localPath); // "s3://bucket/lodge-….ndjson.gz"
+ * ```
+ */
 export class S3Destination implements BackupDestination {
   readonly #client: AwsClient;
   readonly #base: string;

@@ -19,7 +19,14 @@ function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
   return true;
 }
 
-/** True when `a` and `b` are the same KV value, type for type. */
+/**
+ * True when `a` and `b` are the same KV value, type for type.
+ *
+ * @example
+ * ```ts
+ * sameKvValue(-0, 0); // false
+ * ```
+ */
 export function sameKvValue(a: unknown, b: unknown): boolean {
   if (typeof a !== typeof b) return false;
   if (typeof a !== "object" || a === null || b === null) return Object.is(a, b);
@@ -57,7 +64,14 @@ export function sameKvValue(a: unknown, b: unknown): boolean {
   return true;
 }
 
-/** True when two keys are the same, part for part and type for type. */
+/**
+ * True when two keys are the same, part for part and type for type.
+ *
+ * @example
+ * ```ts
+ * sameKvKey(["a", 1n], ["a", 1]); // false
+ * ```
+ */
 export function sameKvKey(a: Deno.KvKey, b: Deno.KvKey): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (!sameKvValue(a[i], b[i])) return false;

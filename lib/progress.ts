@@ -11,7 +11,14 @@
  * @module
  */
 
-/** Formats seconds as m:ss (or h:mm:ss). */
+/**
+ * Formats seconds as m:ss (or h:mm:ss).
+ *
+ * @example
+ * ```ts
+ * formatDuration(75); // "1:15"
+ * ```
+ */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "?";
   const s = Math.max(0, Math.round(seconds));
@@ -20,7 +27,16 @@ export function formatDuration(seconds: number): string {
   return `${h ? `${h}:` : ""}${mm}:${String(r).padStart(2, "0")}`;
 }
 
-/** The progress bar. */
+/**
+ * The progress bar.
+ *
+ * @example
+ * ```ts
+ * const bar = new ProgressBar("Restoring", 100);
+ * bar.update(50);
+ * bar.done();
+ * ```
+ */
 export class ProgressBar {
   readonly #started = performance.now();
   #last = 0;

@@ -20,7 +20,14 @@ import { breadcrumb } from "../lib/observability.ts";
 
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
 
-/** Routes: /w/:slug/export. */
+/**
+ * Routes: /w/:slug/export.
+ *
+ * @example
+ * ```ts
+ * app.route("/", exportRoutes());
+ * ```
+ */
 export function exportRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.get("/w/:slug/export", async (c) => {
