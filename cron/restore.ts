@@ -349,7 +349,9 @@ async function localBackup(config: Config, location: string): Promise<string> {
 
 function confirm(question: string): boolean {
   if (!Deno.stdin.isTerminal()) {
-    throw new Error("Refusing to restore without confirmation: pass --yes (no terminal to ask).");
+    throw new BackupRejectedError(
+      "No terminal to ask for confirmation: pass --yes to restore without asking.",
+    );
   }
   const answer = prompt(`${question} Type "yes" to continue:`);
   return answer?.trim().toLowerCase() === "yes";
