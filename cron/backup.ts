@@ -173,6 +173,8 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
         createdAt: now.toISOString(),
         appVersion: opts.appVersion,
         filter: (k) => !isBackupBookkeeping(k),
+        // Local machines have a spare core; hosted KV (Deno Deploy) compresses inline.
+        compressInWorker: snapshot !== null || opts.source?.kind === "sqlite-snapshot",
       },
     );
     const manifest: BackupManifest = {

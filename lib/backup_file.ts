@@ -141,7 +141,13 @@ export async function* readAhead<T>(src: AsyncIterable<T>, chunk = 1000): AsyncG
 export async function writeBackupFile(
   path: string,
   entries: AsyncIterable<Deno.KvEntry<unknown>>,
-  meta: { createdAt: string; appVersion: string; filter?: (key: Deno.KvKey) => boolean },
+  meta: {
+    createdAt: string;
+    appVersion: string;
+    filter?: (key: Deno.KvKey) => boolean;
+    /** Compress on another core (lib/gzip_worker.ts) instead of the main thread. */
+    compressInWorker?: boolean;
+  },
 ): Promise<WrittenBackup> {
   const prefixes: Record<string, number> = {};
   let count = 0;
@@ -168,36 +174,119 @@ export async function writeBackupFile(
     }
     yield buf + JSON.stringify({ end: true, entries: count }) + "\n";
   }
+  const sink = meta.compressInWorker ? await workerSink(path) : await inlineSink(path);
+  try {
+    for await (const t of text()) await sink.write(t);
+  } catch (err) {
+    sink.abort();
+    throw err;
+  }
+  const { bytes, sha256 } = await sink.close();
+  return { entries: count, prefixes, bytes, sha256 };
+}
+
+/** Where compressed text goes: gzip → SHA-256 → file. */
+interface GzipSink {
+  write(text: string): Promise<void>;
+  close(): Promise<{ bytes: number; sha256: string }>;
+  abort(): void;
+}
+
+/** Compresses on the main thread. */
+async function inlineSink(path: string): Promise<GzipSink> {
   const hash = createHash("sha256");
   let bytes = 0;
   const file = await Deno.open(path, { write: true, createNew: true });
-  try {
-    // node:zlib compresses several times faster than CompressionStream here; same gzip.
-    const gz = createGzip();
-    const written = (async () => {
-      for await (const chunk of gz as AsyncIterable<Uint8Array>) {
-        hash.update(chunk);
-        bytes += chunk.byteLength;
-        let off = 0;
-        while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
-      }
-    })();
-    try {
-      for await (const t of text()) {
-        if (!gz.write(t)) await once(gz, "drain");
-      }
-    } catch (err) {
-      gz.destroy();
-      await written.catch(() => {});
-      throw err;
+  const gz = createGzip();
+  const written = (async () => {
+    for await (const chunk of gz as AsyncIterable<Uint8Array>) {
+      hash.update(chunk);
+      bytes += chunk.byteLength;
+      let off = 0;
+      while (off < chunk.byteLength) off += await file.write(chunk.subarray(off));
     }
-    gz.end();
-    await written;
-    await file.sync();
-  } finally {
-    file.close();
-  }
-  return { entries: count, prefixes, bytes, sha256: hash.digest("hex") };
+  })();
+  written.catch(() => {});
+  return {
+    async write(t) {
+      if (!gz.write(t)) await Promise.race([once(gz, "drain"), written]);
+    },
+    async close() {
+      gz.end();
+      try {
+        await written;
+        await file.sync();
+      } finally {
+        file.close();
+      }
+      return { bytes, sha256: hash.digest("hex") };
+    },
+    abort() {
+      gz.destroy();
+      try {
+        file.close();
+      } catch { /* closed */ }
+    },
+  };
+}
+
+/** Chunks a worker may hold before the producer waits. */
+const WORKER_INFLIGHT = 4;
+
+/** Compresses in a worker (lib/gzip_worker.ts), on another core. */
+async function workerSink(path: string): Promise<GzipSink> {
+  const worker = new Worker(new URL("./gzip_worker.ts", import.meta.url), { type: "module" });
+  const utf8 = new TextEncoder();
+  let inflight = 0;
+  let wake: (() => void) | null = null;
+  let failure: Error | null = null;
+  let finish: (r: { bytes: number; sha256: string }) => void;
+  let fail: (e: Error) => void;
+  const done = new Promise<{ bytes: number; sha256: string }>((res, rej) => {
+    finish = res;
+    fail = rej;
+  });
+  done.catch(() => {});
+  worker.onmessage = (e) => {
+    const m = e.data;
+    if (m.ack) inflight--;
+    else if (m.done) finish(m.done);
+    else if (m.error) {
+      failure = new Error(`writing the backup failed: ${m.error}`);
+      fail(failure);
+    }
+    wake?.();
+  };
+  worker.onerror = (e) => {
+    e.preventDefault();
+    failure = new Error(`the compression worker failed: ${e.message}`);
+    fail(failure);
+    wake?.();
+  };
+  worker.postMessage({ open: path });
+  return {
+    async write(t) {
+      if (failure) throw failure;
+      const chunk = utf8.encode(t);
+      worker.postMessage({ chunk }, [chunk.buffer]);
+      inflight++;
+      while (inflight > WORKER_INFLIGHT && !failure) {
+        await new Promise<void>((r) => wake = r);
+      }
+      if (failure) throw failure;
+    },
+    async close() {
+      worker.postMessage({ end: true });
+      try {
+        return await done;
+      } finally {
+        worker.terminate();
+      }
+    },
+    abort() {
+      worker.terminate();
+    },
+  };
 }
 
 /**
