@@ -174,7 +174,7 @@ export async function writeBackupFile(
     }
     yield buf + JSON.stringify({ end: true, entries: count }) + "\n";
   }
-  const sink = meta.compressInWorker ? await workerSink(path) : await inlineSink(path);
+  const sink = meta.compressInWorker ? workerSink(path) : await inlineSink(path);
   try {
     for await (const t of text()) await sink.write(t);
   } catch (err) {
@@ -234,7 +234,7 @@ async function inlineSink(path: string): Promise<GzipSink> {
 const WORKER_INFLIGHT = 4;
 
 /** Compresses in a worker (lib/gzip_worker.ts), on another core. */
-async function workerSink(path: string): Promise<GzipSink> {
+function workerSink(path: string): GzipSink {
   const worker = new Worker(new URL("./gzip_worker.ts", import.meta.url), { type: "module" });
   const utf8 = new TextEncoder();
   let inflight = 0;
