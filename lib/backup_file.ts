@@ -236,7 +236,6 @@ const WORKER_INFLIGHT = 4;
 /** Compresses in a worker (lib/gzip_worker.ts), on another core. */
 function workerSink(path: string): GzipSink {
   const worker = new Worker(new URL("./gzip_worker.ts", import.meta.url), { type: "module" });
-  const utf8 = new TextEncoder();
   let inflight = 0;
   let wake: (() => void) | null = null;
   let failure: Error | null = null;
@@ -267,8 +266,7 @@ function workerSink(path: string): GzipSink {
   return {
     async write(t) {
       if (failure) throw failure;
-      const chunk = utf8.encode(t);
-      worker.postMessage({ chunk }, [chunk.buffer]);
+      worker.postMessage({ chunk: t });
       inflight++;
       while (inflight > WORKER_INFLIGHT && !failure) {
         await new Promise<void>((r) => wake = r);

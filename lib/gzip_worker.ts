@@ -2,8 +2,9 @@
  * A worker that gzips, hashes and writes a backup file, so compression runs on another
  * core while the main thread reads and encodes KV entries (lib/backup_file.ts).
  *
- * Messages in: `{ open: path }`, then `{ chunk: Uint8Array }` (transferred) any number of
- * times, then `{ end: true }`. Messages out: `{ ack: true }` per chunk taken,
+ * Messages in: `{ open: path }`, then `{ chunk: string }` (copied: transferred buffers piled
+ * up as external memory between collections) any number of times, then `{ end: true }`.
+ * Messages out: `{ ack: true }` per chunk taken,
  * `{ done: { bytes, sha256 } }` at the end, or `{ error: message }`.
  *
  * @example
@@ -26,7 +27,7 @@ let bytes = 0;
 let chain: Promise<void> = Promise.resolve();
 let failed = false;
 
-type Message = { open: string } | { chunk: Uint8Array } | { end: true };
+type Message = { open: string } | { chunk: string } | { end: true };
 
 async function handle(msg: Message): Promise<void> {
   if ("open" in msg) {
