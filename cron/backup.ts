@@ -72,6 +72,21 @@ export function backupDestination(config: Config): BackupDestination {
 }
 
 /**
+ * Opens a KV store by path for the backup, restore and drill commands: a local path
+ * (folders created), `:memory:`, or a remote KV URL such as Deno Deploy's
+ * `https://api.deno.com/databases/<id>/connect` (with DENO_KV_ACCESS_TOKEN set), or the
+ * platform default when undefined.
+ *
+ * @example
+ * ```ts
+ * const kv = await openTarget("/tmp/check.kv");
+ * ```
+ */
+export function openTarget(path: string | undefined): Promise<Deno.Kv> {
+  return path && /^https?:\/\//.test(path) ? Deno.openKv(path) : openKv(path);
+}
+
+/**
  * True when `path` names a local SQLite KV file that exists.
  *
  * @example
@@ -357,7 +372,7 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  const kv = await openKv(config.kvPath);
+  const kv = await openTarget(config.kvPath);
   try {
     await ensureBackupStatus(kv);
     // By hand: run even if tonight's backup already ran, but never beside a running one.

@@ -18,7 +18,13 @@ import { readBackupLines, verifyBackup } from "../lib/backup_file.ts";
 import { FolderDestination } from "../lib/backup_store.ts";
 import { sameKvKey, sameKvValue } from "../lib/kv_equal.ts";
 import { checkInvariants, type InvariantResult } from "../kv/invariants.ts";
-import { createBackup, isBackupBookkeeping, isLocalKvFile, snapshotKv } from "./backup.ts";
+import {
+  createBackup,
+  isBackupBookkeeping,
+  isLocalKvFile,
+  openTarget,
+  snapshotKv,
+} from "./backup.ts";
 import { restoreBackup } from "./restore.ts";
 
 /** Result of {@link compareWithStore}. */
@@ -190,7 +196,7 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  const kv = await openKv(config.kvPath);
+  const kv = await openTarget(config.kvPath);
   try {
     const r = await runDrill({ kv, kvPath: config.kvPath, appVersion: config.version });
     console.log(

@@ -29,9 +29,8 @@ import {
 import { FolderDestination, S3Destination } from "../lib/backup_store.ts";
 import { type Config, ConfigError, loadConfig } from "../lib/config.ts";
 import { ProgressBar } from "../lib/progress.ts";
-import { openKv } from "../kv/db.ts";
 import { checkInvariants } from "../kv/invariants.ts";
-import { createBackup, isBackupBookkeeping } from "./backup.ts";
+import { createBackup, isBackupBookkeeping, openTarget } from "./backup.ts";
 import { readWorkspaceSource, restoreWorkspace } from "./restore_workspace.ts";
 
 /** What would change (or changed) for one top-level prefix. */
@@ -388,7 +387,7 @@ export async function restoreMain(argv: string[], env = Deno.env.toObject()): Pr
       `OK: ${manifest.entries} entries, created ${manifest.createdAt} by Lodge ` +
         `${manifest.appVersion} (${manifest.source}).`,
     );
-    const target = await openKv(targetPath);
+    const target = await openTarget(targetPath);
     try {
       // 2. What would change.
       const plan = await syncFromBackup(target, path, { dryRun: true });
@@ -451,7 +450,7 @@ async function restoreWorkspaceMain(
   args: RestoreArgs,
 ): Promise<number> {
   const source = await readWorkspaceSource(path, args.workspace!);
-  const target = await openKv(targetPath);
+  const target = await openTarget(targetPath);
   try {
     const plan = await restoreWorkspace(target, source, { dryRun: true });
     console.log(plan.summary);
