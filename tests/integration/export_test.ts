@@ -145,8 +145,9 @@ Deno.test("one workspace restores from an export or a full backup without touchi
       });
       assert.equal(code, 0); // (that run targeted another, empty store: the slug is free there)
       const done = await restoreWorkspace(kv, await readWorkspaceSource(path, slug));
-      // Writes: workspace + both membership halves. Deletes: the extra audit event, and from
-      // the export also its own "exported" event (recorded after the export was built).
+      // Export: 3 writes (workspace, both membership halves) and 2 deletes (the extra audit
+      // event, and the export's own "exported" event, recorded after it was built).
+      // Backup: the same 3 writes plus that event back, and 1 delete.
       assert.equal(done.sets + done.deletes, 5, done.summary);
       const restored = await dump(kv, (k) => !inScope(k));
       if (source === "backup") assert.deepEqual(restored, wanted);
