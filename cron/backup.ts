@@ -42,7 +42,8 @@ import {
   recordBackupSuccess,
   releaseLease,
 } from "../kv/backups.ts";
-import { breadcrumb, captureError } from "../lib/observability.ts";
+import { breadcrumb, captureError, captureWarning } from "../lib/observability.ts";
+import { InvariantTally } from "../kv/invariants.ts";
 import { sentryCheckIn } from "../lib/sentry_checkin.ts";
 
 /**
@@ -154,6 +155,9 @@ export interface CreateBackupOptions {
   source?: { kv: Deno.Kv; kind: BackupManifest["source"] };
 }
 
+/** How many times a `kv-list` backup is read again when it caught a change half-way. */
+export const KV_LIST_ATTEMPTS = 5;
+
 /** A stored backup. */
 export interface CreatedBackup {
   /** Path or `s3://bucket/name`: what `deno task restore` takes. */
@@ -180,18 +184,35 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
     ? await snapshotKv(opts.kvPath!, staging)
     : null;
   const source = opts.source?.kv ?? snapshot?.kv ?? opts.kv;
+  const kind = opts.source?.kind ?? (snapshot ? "sqlite-snapshot" : "kv-list");
   try {
-    const written = await writeBackupFile(
-      partial,
-      source.list({ prefix: [] }, { batchSize: 1000, consistency: "strong" }),
-      {
-        createdAt: now.toISOString(),
-        appVersion: opts.appVersion,
-        filter: (k) => !isBackupBookkeeping(k),
-        // Local machines have a spare core; hosted KV (Deno Deploy) compresses inline.
-        compressInWorker: snapshot !== null || opts.source?.kind === "sqlite-snapshot",
-      },
-    );
+    let written, problems: string[];
+    // A plain kv.list is consistent per batch only: when the file shows a membership or an
+    // index caught half-way by a concurrent change, list again (a snapshot is exact as is).
+    for (let attempt = 1;; attempt++) {
+      const tally = new InvariantTally();
+      written = await writeBackupFile(
+        partial,
+        source.list({ prefix: [] }, { batchSize: 1000, consistency: "strong" }),
+        {
+          createdAt: now.toISOString(),
+          appVersion: opts.appVersion,
+          filter: (k) => !isBackupBookkeeping(k),
+          onEntry: (k, v) => tally.add(k, v),
+          // Local machines have a spare core; hosted KV (Deno Deploy) compresses inline.
+          compressInWorker: kind === "sqlite-snapshot",
+        },
+      );
+      problems = tally.problems();
+      if (problems.length === 0 || kind !== "kv-list" || attempt >= KV_LIST_ATTEMPTS) break;
+      breadcrumb("backup", "inconsistent list; listing again", { attempt }, "warning");
+      await Deno.remove(partial);
+    }
+    if (problems.length) {
+      // Stored all the same: it is what the store holds (or the best of several tries).
+      breadcrumb("backup", "invariants broken in backup", { problems: problems.length }, "warning");
+      captureWarning("backup: invariants do not hold", { problems: problems.length });
+    }
     const manifest: BackupManifest = {
       format: BACKUP_FORMAT,
       formatVersion: BACKUP_FORMAT_VERSION,
@@ -203,7 +224,8 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
       bytes: written.bytes,
       sha256: written.sha256,
       durationMs: Math.round(performance.now() - started),
-      source: opts.source?.kind ?? (snapshot ? "sqlite-snapshot" : "kv-list"),
+      source: kind,
+      invariants: problems.length ? problems : "hold",
     };
     await Deno.rename(partial, local);
     await Deno.writeTextFile(manifestPath(local), JSON.stringify(manifest, null, 2) + "\n");

@@ -92,15 +92,63 @@ export interface InvariantResult {
   problems: string[];
 }
 
-async function sideSum(kv: Deno.Kv, side: Side): Promise<{ sum: string; count: number }> {
-  let a = 0, b = 0, count = 0;
-  for await (const e of kv.list({ prefix: side.prefix }, { batchSize: 1000 })) {
-    const d = createHash("sha256").update(side.tuple(e)).digest();
-    a = (a + d.readUInt32BE(0)) >>> 0;
-    b = (b + d.readUInt32BE(4)) >>> 0;
-    count++;
+/** A running multiset hash of one side's tuples. */
+class SideSum {
+  a = 0;
+  b = 0;
+  count = 0;
+  add(tuple: string): void {
+    const d = createHash("sha256").update(tuple).digest();
+    this.a = (this.a + d.readUInt32BE(0)) >>> 0;
+    this.b = (this.b + d.readUInt32BE(4)) >>> 0;
+    this.count++;
   }
-  return { sum: `${a}:${b}:${count}`, count };
+  get sum(): string {
+    return `${this.a}:${this.b}:${this.count}`;
+  }
+}
+
+async function sideSum(kv: Deno.Kv, side: Side): Promise<SideSum> {
+  const sum = new SideSum();
+  for await (const e of kv.list({ prefix: side.prefix }, { batchSize: 1000 })) {
+    sum.add(side.tuple(e));
+  }
+  return sum;
+}
+
+/**
+ * Checks the invariants over a stream of entries in one pass (e.g. while a backup is
+ * written), in constant memory: feed every entry to {@link InvariantTally.add}, then
+ * read {@link InvariantTally.problems}.
+ *
+ * @example
+ * ```ts
+ * const tally = new InvariantTally();
+ * for await (const e of kv.list({ prefix: [] })) tally.add(e.key, e.value);
+ * console.log(tally.problems()); // [] when every relation holds
+ * ```
+ */
+export class InvariantTally {
+  readonly #sums = RELATIONS.map(() => [new SideSum(), new SideSum()] as const);
+  /** Counts one entry (entries of unrelated prefixes are ignored). */
+  add(key: Deno.KvKey, value: unknown): void {
+    const first = key[0];
+    for (let i = 0; i < RELATIONS.length; i++) {
+      const rel = RELATIONS[i];
+      if (first === rel.left.prefix[0]) {
+        this.#sums[i][0].add(rel.left.tuple({ key, value, versionstamp: "" }));
+      } else if (first === rel.right.prefix[0]) {
+        this.#sums[i][1].add(rel.right.tuple({ key, value, versionstamp: "" }));
+      }
+    }
+  }
+  /** The relations that do not hold, described. */
+  problems(): string[] {
+    return RELATIONS.flatMap((rel, i) => {
+      const [l, r] = this.#sums[i];
+      return l.sum === r.sum ? [] : [`${rel.name}: ${l.count} vs ${r.count} entries disagree`];
+    });
+  }
 }
 
 async function offenders(kv: Deno.Kv, from: Side, to: Side, limit: number): Promise<string[]> {

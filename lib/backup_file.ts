@@ -51,9 +51,9 @@ export interface BackupManifest {
   /** How long the backup took, ms. */
   durationMs: number;
   /** "sqlite-snapshot" (point in time) or "kv-list" (consistent per list batch). */
-  source: "sqlite-snapshot" | "kv-list" | "workspace";
-  /** For a single-workspace backup: which one. */
-  workspace?: string;
+  source: "sqlite-snapshot" | "kv-list";
+  /** "hold", or the invariants (kv/invariants.ts) the entries break. */
+  invariants?: "hold" | string[];
 }
 
 /**
@@ -145,6 +145,8 @@ export async function writeBackupFile(
     createdAt: string;
     appVersion: string;
     filter?: (key: Deno.KvKey) => boolean;
+    /** Sees every entry written (e.g. to check invariants in the same pass). */
+    onEntry?: (key: Deno.KvKey, value: unknown) => void;
     /** Compress on another core (lib/gzip_worker.ts) instead of the main thread. */
     compressInWorker?: boolean;
   },
@@ -163,6 +165,7 @@ export async function writeBackupFile(
       for (const e of batch) {
         if (meta.filter && !meta.filter(e.key)) continue;
         buf += encodeEntry(e.key, e.value) + "\n";
+        meta.onEntry?.(e.key, e.value);
         count++;
         const p = prefixName(e.key);
         prefixes[p] = (prefixes[p] ?? 0) + 1;
