@@ -16,7 +16,6 @@
  * ```
  * @module
  */
-import { createHash } from "node:crypto";
 import * as keys from "./keys.ts";
 import type { Membership, UserWorkspace, Workspace } from "./workspaces.ts";
 import type { User } from "./users.ts";
@@ -92,15 +91,27 @@ export interface InvariantResult {
   problems: string[];
 }
 
-/** A running multiset hash of one side's tuples. */
+/**
+ * A running multiset hash of one side's tuples: the sum of a 64-bit hash (two 32-bit
+ * halves, cyrb53-style mixing) of each tuple. It finds accidental differences, not
+ * crafted ones, and is ~30× cheaper than SHA-256 per entry, which matters on the
+ * backup's hot path.
+ */
 class SideSum {
   a = 0;
   b = 0;
   count = 0;
   add(tuple: string): void {
-    const d = createHash("sha256").update(tuple).digest();
-    this.a = (this.a + d.readUInt32BE(0)) >>> 0;
-    this.b = (this.b + d.readUInt32BE(4)) >>> 0;
+    let h1 = 0xdeadbeef, h2 = 0x41c6ce57;
+    for (let i = 0; i < tuple.length; i++) {
+      const c = tuple.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 2654435761);
+      h2 = Math.imul(h2 ^ c, 1597334677);
+    }
+    h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+    h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+    this.a = (this.a + (h1 >>> 0)) >>> 0;
+    this.b = (this.b + (h2 >>> 0)) >>> 0;
     this.count++;
   }
   get sum(): string {
