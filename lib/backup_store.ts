@@ -244,12 +244,14 @@ export class S3Destination implements BackupDestination {
   }
   async store(localPath: string): Promise<string> {
     const name = basename(localPath);
-    await this.#putFile(localPath, name);
-    await this.#putFile(manifestPath(localPath), manifestPath(name));
-    await Deno.remove(localPath);
-    await Deno.remove(manifestPath(localPath));
-    const dir = localPath.slice(0, localPath.length - name.length - 1);
-    await Deno.remove(dir).catch(() => {});
+    try {
+      await this.#putFile(localPath, name);
+      await this.#putFile(manifestPath(localPath), manifestPath(name));
+    } finally {
+      // The staging folder is ours (stagingDir): leave nothing behind, uploaded or not.
+      const dir = localPath.slice(0, localPath.length - name.length - 1);
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
     return this.location(name);
   }
   async list(): Promise<string[]> {

@@ -97,8 +97,15 @@ Deno.test("the bucket refuses a wrong secret, and the failure is recorded for /h
     const config = loadConfig(
       env(s3.endpoint, dir, { BACKUP_S3_SECRET_ACCESS_KEY: "wrong-secret" }),
     );
+    const tmpBefore = await Array.fromAsync(Deno.readDir(Deno.env.get("TMPDIR") ?? "/tmp"));
     await assert.rejects(runScheduledBackup({ kv, config }), S3Error);
     assert.ok(s3.rejected >= 1);
+    // The failed upload left no staging folder behind.
+    const tmpAfter = await Array.fromAsync(Deno.readDir(Deno.env.get("TMPDIR") ?? "/tmp"));
+    const stale = tmpAfter.filter((e) =>
+      e.name.startsWith("lodge-backup-") && !tmpBefore.some((b) => b.name === e.name)
+    );
+    assert.deepEqual(stale, []);
     assert.equal(s3.objects.size, 0);
     const status = await getBackupStatus(kv);
     assert.match(status!.lastFailureReason!, /HTTP 403 SignatureDoesNotMatch/);
