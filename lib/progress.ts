@@ -39,7 +39,7 @@ export function formatDuration(seconds: number): string {
  */
 export class ProgressBar {
   readonly #started = performance.now();
-  #last = 0;
+  #last = -Infinity;
   readonly #tty: boolean;
   readonly #out = new TextEncoder();
   constructor(

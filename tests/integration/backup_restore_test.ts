@@ -196,6 +196,10 @@ Deno.test("a restore process killed mid-way and run again ends with exactly the 
     await child.status;
     reader.releaseLock();
     await child.stderr.cancel().catch(() => {});
+    const killed = await Deno.openKv(`${dir}/target.kv`);
+    const landed = (await Array.fromAsync(killed.list({ prefix: [] }))).length;
+    killed.close();
+    assert.ok(landed < 20_000, `killed before the restore finished (${landed} entries in)`);
     const rerun = await cmd([location, "--yes"]).output();
     assert.equal(rerun.code, 0, new TextDecoder().decode(rerun.stderr));
     const target = await Deno.openKv(`${dir}/target.kv`);
