@@ -369,10 +369,11 @@ export async function registerBackupCron(
   deps: BackupJobDeps,
   catchUpDelayMs = 60_000,
 ): Promise<void> {
-  await ensureBackupStatus(deps.kv);
+  // Registered before any await: Deno Deploy picks up crons while the module first runs.
   Deno.cron("lodge-backup", deps.config.backup.cron, async () => {
     await runScheduledBackup(deps).catch((err) => console.error("backup failed:", err?.message));
   });
+  await ensureBackupStatus(deps.kv);
   const status = await getBackupStatus(deps.kv);
   const last = status?.lastSuccessAt ?? null;
   if (last === null || Date.now() - last > BACKUP_STALE_AFTER_MS) {
