@@ -31,6 +31,7 @@ import { sessionRoutes } from "./routes/sessions.tsx";
 import { devMailRoutes } from "./routes/dev_mail.tsx";
 import { passwordRoutes } from "./routes/password.tsx";
 import { verifyEmailRoutes } from "./routes/verify_email.tsx";
+import { exportRoutes } from "./routes/export.ts";
 
 /** What the app is built from. */
 export interface AppDeps {
@@ -60,6 +61,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", devMailRoutes());
   app.route("/", passwordRoutes());
   app.route("/", verifyEmailRoutes());
+  app.route("/", exportRoutes());
   app.notFound(notFound);
   app.onError(onError);
   return app;

@@ -17,6 +17,7 @@ import { startQueueListener } from "./cron/queue.ts";
 import { initObservability } from "./lib/observability.ts";
 import { closeEventStreams } from "./routes/events.ts";
 import { ROTATE_SIGNING_KEYS_SCHEDULE, rotateSigningKeys } from "./cron/rotate_signing_keys.ts";
+import { registerBackupCron } from "./cron/backup.ts";
 
 function fail(message: string): never {
   console.error(message);
@@ -51,6 +52,7 @@ Deno.cron("rotate signing keys", ROTATE_SIGNING_KEYS_SCHEDULE, async () => {
 if (config.appEnv === "production" && !config.resendApiKey) {
   console.warn("RESEND_API_KEY is not set: mail is kept in the KV outbox and NOT delivered.");
 }
+await registerBackupCron({ kv, config });
 console.log(`Password hashing: ${(await hasher()).name}`);
 
 let server: Deno.HttpServer;

@@ -114,6 +114,26 @@ export const mailUndeliveredAll = () => ["mail_undelivered"] as const;
 /** ["mail_counters", name] → Deno.KvU64 (sent, failed, reset_known, reset_unknown; kv/mail.ts). */
 export const mailCounter = (name: string) => ["mail_counters", name] as const;
 
+// --- Backups, audit log, invitations (issue 5) ---
+
+/** ["backup", "lease"] → BackupLease {holder, expiresAt}. The backup cron's lease; cron/backup.ts. */
+export const backupLease = () => ["backup", "lease"] as const;
+
+/** ["backup", "status"] → BackupStatus (last success/failure). Written by cron/backup.ts. */
+export const backupStatus = () => ["backup", "status"] as const;
+
+/** ["audit", workspaceId, eventId] → AuditEvent. One key per event, ids sort by time; kv/audit.ts. */
+export const auditEvent = (workspaceId: string, eventId: string) =>
+  ["audit", workspaceId, eventId] as const;
+/** Prefix of {@link auditEvent} for one workspace (its audit log). */
+export const workspaceAudit = (workspaceId: string) => ["audit", workspaceId] as const;
+
+/** ["invitations", workspaceId, invitationId] → invitation. Reserved: exported by /w/:slug/export. */
+export const invitation = (workspaceId: string, invitationId: string) =>
+  ["invitations", workspaceId, invitationId] as const;
+/** Prefix of {@link invitation} for one workspace. */
+export const workspaceInvitations = (workspaceId: string) => ["invitations", workspaceId] as const;
+
 /** Every top-level prefix, for backups, drills and invariant checks. */
 export const PREFIXES = [
   "users",
@@ -140,4 +160,7 @@ export const PREFIXES = [
   "mail_failed",
   "mail_undelivered",
   "mail_counters",
+  "backup",
+  "audit",
+  "invitations",
 ] as const;

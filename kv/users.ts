@@ -15,6 +15,7 @@ import { newId } from "../lib/crypto.ts";
 import { addSession, type NewSession, newSession, type SessionPolicy } from "./sessions.ts";
 import { addRevocationEvent, addSessionRevocation, revokeAllSessions } from "./sessions.ts";
 import { breadcrumb } from "../lib/observability.ts";
+import { addAuditEvent } from "./audit.ts";
 import { addWorkspace, newWorkspace, slugify, suffixedSlug, type Workspace } from "./workspaces.ts";
 
 /** A user record. */
@@ -94,6 +95,12 @@ export async function createAccount(
       .set(keys.user(userId), user)
       .set(keys.userByEmail(input.emailKey), userId);
     addWorkspace(op, workspace, now);
+    addAuditEvent(op, {
+      workspaceId: workspace.id,
+      type: "workspace.created",
+      actorId: userId,
+      data: { slug, personal: true },
+    }, now);
     addSession(op, policy, session, now);
     input.addToAtomic?.(op, user);
     if ((await op.commit()).ok) return { ok: true, user, workspace, session };

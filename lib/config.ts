@@ -80,6 +80,9 @@ export interface Config {
   rateLimitEmailPerHour: number;
   /** Requests per client address per hour on the mail-sending forms. */
   rateLimitIpPerHour: number;
+  // --- Backups (issue 5; docs/backups.md) ---
+  /** Backups (issue 5): schedule, destination and retention. See {@link BackupConfig}. */
+  backup: BackupConfig;
 }
 
 /** Raised for an invalid variable; `main.ts` prints the message and exits 1. */
@@ -204,6 +207,7 @@ export function loadConfig(env: Env): Config {
     version: str(env, "APP_VERSION") ?? "0.1.0",
     ...sessionTokenConfig(env, sessionIdleTimeout),
     ...emailConfig(env),
+    backup: backupConfig(env),
   };
 }
 
@@ -319,4 +323,63 @@ export function allowedOrigins(config: Config): string[] {
 /** Configuration for tests: in-memory KV, fixed URL; override any field. */
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return { ...loadConfig({ APP_ENV: "test", DENO_KV_PATH: ":memory:" }), ...overrides };
+}
+
+/** Backup settings (BACKUP_*). */
+export interface BackupConfig {
+  /** Deno.cron schedule (UTC), BACKUP_CRON. */
+  cron: string;
+  /** Folder for backups when no bucket is set (and for restore's safety backups), BACKUP_DIR. */
+  dir: string;
+  /** Daily backups kept, BACKUP_KEEP_DAILY. */
+  keepDaily: number;
+  /** Monthly backups kept, BACKUP_KEEP_MONTHLY. */
+  keepMonthly: number;
+  /** S3-compatible bucket (all five BACKUP_S3_* set), or null for the folder. */
+  s3: {
+    endpoint: string;
+    bucket: string;
+    region: string;
+    accessKeyId: string;
+    secretAccessKey: string;
+  } | null;
+}
+
+/** Reads BACKUP_* (issue 5). */
+function backupConfig(env: Env): BackupConfig {
+  const cron = str(env, "BACKUP_CRON") ?? "0 3 * * *";
+  if (!/^\S+( \S+){4}$/.test(cron) || !/^[0-9*,/\- A-Za-z]+$/.test(cron)) {
+    throw new ConfigError(
+      "BACKUP_CRON",
+      `must be a 5-field cron schedule (got ${JSON.stringify(cron)})`,
+    );
+  }
+  const names = ["ENDPOINT", "BUCKET", "REGION", "ACCESS_KEY_ID", "SECRET_ACCESS_KEY"] as const;
+  const s3vals = names.map((n) => str(env, `BACKUP_S3_${n}`));
+  let s3: BackupConfig["s3"] = null;
+  if (s3vals.some((v) => v !== undefined)) {
+    const missing = names.filter((_, i) => s3vals[i] === undefined);
+    if (missing.length) {
+      throw new ConfigError(`BACKUP_S3_${missing[0]}`, "must be set when any BACKUP_S3_* is set");
+    }
+    const [endpoint, bucket, region, accessKeyId, secretAccessKey] = s3vals as string[];
+    let url: URL | null = null;
+    try {
+      url = new URL(endpoint);
+    } catch { /* below */ }
+    if (!url || (url.protocol !== "https:" && url.protocol !== "http:")) {
+      throw new ConfigError(
+        "BACKUP_S3_ENDPOINT",
+        `must be an http(s) URL (got ${JSON.stringify(endpoint)})`,
+      );
+    }
+    s3 = { endpoint, bucket, region, accessKeyId, secretAccessKey };
+  }
+  return {
+    cron,
+    dir: str(env, "BACKUP_DIR") ?? "data/backups",
+    keepDaily: int(env, "BACKUP_KEEP_DAILY", 30, 1, 3650),
+    keepMonthly: int(env, "BACKUP_KEEP_MONTHLY", 12, 0, 1200),
+    s3,
+  };
 }

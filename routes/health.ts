@@ -1,6 +1,7 @@
 /**
  * `GET /health`: 200 `{"status":"ok","kv":"ok","version":…}` when KV answers a write and a
- * read within the deadline; 503 naming the failing part otherwise.
+ * read within the deadline; 503 naming the failing part otherwise. `backup` reports the
+ * last backup; status is "degraded" (still 200) when it is older than 26 hours.
  *
  * @example
  * ```sh
@@ -12,6 +13,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "../lib/http.ts";
 import * as keys from "../kv/keys.ts";
 import { mailHealth } from "../lib/mail/health.ts";
+import { backupHealth, getBackupStatus } from "../kv/backups.ts";
 
 /** How long KV may take before /health reports it failing, ms. */
 export const HEALTH_KV_DEADLINE_MS = 2000;
@@ -41,10 +43,13 @@ export function healthRoutes(): Hono<AppEnv> {
     const kv = await probeKv(c.get("kv"));
     const ok = kv === "ok";
     const email = ok ? await mailHealth(c.get("kv"), c.get("config")) : undefined;
+    // Backups (issue 5): "degraded" (still 200) when the last success is older than 26 h.
+    const backup = backupHealth(ok ? await getBackupStatus(c.get("kv")).catch(() => null) : null);
     c.header("Cache-Control", "no-store");
     return c.json({
-      status: ok ? "ok" : "unavailable",
+      status: ok ? (backup.state === "stale" ? "degraded" : "ok") : "unavailable",
       kv,
+      backup,
       version: c.get("config").version,
       email,
       ...(ok ? {} : { failing: ["kv"] }),

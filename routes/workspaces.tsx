@@ -81,6 +81,17 @@ export function WorkspacePage({ page, view }: { page: PageContext; view: Workspa
               </ul>
             )}
         </article>
+        {(membership.role === "owner" || membership.role === "admin") && (
+          <article class="card">
+            <h2>Your data</h2>
+            <p>
+              <a href={`/w/${encodeURIComponent(workspace.slug)}/export`} download>
+                Export this workspace
+              </a>{" "}
+              <small class="muted">(JSON: members, invitations, audit log)</small>
+            </p>
+          </article>
+        )}
       </section>
     </Layout>
   );

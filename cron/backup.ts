@@ -1,0 +1,422 @@
+/**
+ * The nightly backup: streams every KV entry into a gzip NDJSON file with a manifest
+ * beside it (docs/backup-format.md), stores it in the folder or bucket, prunes old
+ * backups, and records the outcome in KV for /health and Sentry.
+ *
+ * Consistency: for a local SQLite store the backup lists a point-in-time copy
+ * (SQLite online backup), so Lodge's invariants hold in every backup. Hosted KV has no file;
+ * there `kv.list` is consistent per batch only (see docs/backup-format.md).
+ *
+ * Run by hand: `deno task backup` (prints the backup's location as its last line).
+ *
+ * @example
+ * ```ts
+ * const result = await runScheduledBackup({ kv, config });
+ * if (result.ran) console.log(result.location);
+ * ```
+ * @module
+ */
+import { type Config, ConfigError, loadConfig } from "../lib/config.ts";
+import { openKv } from "../kv/db.ts";
+import {
+  BACKUP_FORMAT,
+  BACKUP_FORMAT_VERSION,
+  type BackupManifest,
+  manifestPath,
+  writeBackupFile,
+} from "../lib/backup_file.ts";
+import {
+  type BackupDestination,
+  backupFileName,
+  FolderDestination,
+  S3Destination,
+  selectBackupsToPrune,
+} from "../lib/backup_store.ts";
+import {
+  acquireLease,
+  BACKUP_STALE_AFTER_MS,
+  ensureBackupStatus,
+  finishLease,
+  getBackupStatus,
+  recordBackupFailure,
+  recordBackupSuccess,
+  releaseLease,
+} from "../kv/backups.ts";
+import { breadcrumb, captureError, captureWarning } from "../lib/observability.ts";
+import { InvariantTally } from "../kv/invariants.ts";
+import { sentryCheckIn } from "../lib/sentry_checkin.ts";
+
+/**
+ * Keys that describe backups themselves; never backed up, restored or removed by restore.
+ *
+ * @example
+ * ```ts
+ * isBackupBookkeeping(["backup", "status"]); // true
+ * ```
+ */
+export function isBackupBookkeeping(key: Deno.KvKey): boolean {
+  return key[0] === "backup";
+}
+
+/**
+ * The destination configured by BACKUP_S3_* (bucket) or BACKUP_DIR (folder).
+ *
+ * @example
+ * ```ts
+ * const dest = backupDestination(config); // S3 when BACKUP_S3_* are set
+ * ```
+ */
+export function backupDestination(config: Config): BackupDestination {
+  return config.backup.s3
+    ? new S3Destination(config.backup.s3)
+    : new FolderDestination(config.backup.dir);
+}
+
+/**
+ * Opens a KV store by path for the backup, restore and drill commands: a local path
+ * (folders created), `:memory:`, or a remote KV URL such as Deno Deploy's
+ * `https://api.deno.com/databases/<id>/connect` (with DENO_KV_ACCESS_TOKEN set), or the
+ * platform default when undefined.
+ *
+ * @example
+ * ```ts
+ * const kv = await openTarget("/tmp/check.kv");
+ * ```
+ */
+export function openTarget(path: string | undefined): Promise<Deno.Kv> {
+  return path && /^https?:\/\//.test(path) ? Deno.openKv(path) : openKv(path);
+}
+
+/**
+ * True when `path` names a local SQLite KV file that exists.
+ *
+ * @example
+ * ```ts
+ * if (await isLocalKvFile(config.kvPath)) console.log("can snapshot");
+ * ```
+ */
+export async function isLocalKvFile(path: string | undefined): Promise<boolean> {
+  if (!path || path === ":memory:") return false;
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes a consistent point-in-time copy of a local KV file with SQLite's online backup
+ * API, copying every page in one step under one read transaction (safe while the app
+ * writes; `VACUUM INTO` would need ATTACH, which Deno allows only with all permissions),
+ * and opens it. Call `close()` to close and delete it.
+ *
+ * @example
+ * ```ts
+ * const snap = await snapshotKv("data/lodge.kv", "data/backups");
+ * try { for await (const e of snap.kv.list({ prefix: [] })) console.log(e.key); } finally { await snap.close(); }
+ * ```
+ */
+export async function snapshotKv(
+  kvPath: string,
+  dir: string,
+): Promise<{ kv: Deno.Kv; path: string; close(): Promise<void> }> {
+  await Deno.mkdir(dir, { recursive: true });
+  const path = `${dir}/.snapshot-${crypto.randomUUID()}.kv`;
+  // Loaded only here: hosted KV (Deno Deploy) never needs SQLite.
+  const { backup: sqliteBackup, DatabaseSync } = await import("node:sqlite");
+  const db = new DatabaseSync(kvPath, { readOnly: true });
+  try {
+    await sqliteBackup(db, path, { rate: -1 });
+  } finally {
+    db.close();
+  }
+  const kv = await Deno.openKv(path);
+  return {
+    kv,
+    path,
+    async close() {
+      kv.close();
+      for (const p of [path, `${path}-wal`, `${path}-shm`]) await Deno.remove(p).catch(() => {});
+    },
+  };
+}
+
+/** What {@link createBackup} needs. */
+export interface CreateBackupOptions {
+  /** The live store. */
+  kv: Deno.Kv;
+  /** Its path when it is a local SQLite file (enables the snapshot). */
+  kvPath: string | undefined;
+  destination: BackupDestination;
+  appVersion: string;
+  now?: Date;
+  kind?: "lodge" | "lodge-safety";
+  /** List this store instead (e.g. a snapshot the caller already holds). */
+  source?: { kv: Deno.Kv; kind: BackupManifest["source"] };
+}
+
+/** How many times a `kv-list` backup is read again when it caught a change half-way. */
+export const KV_LIST_ATTEMPTS = 5;
+
+/** A stored backup. */
+export interface CreatedBackup {
+  /** Path or `s3://bucket/name`: what `deno task restore` takes. */
+  location: string;
+  manifest: BackupManifest;
+}
+
+/**
+ * Writes one backup of the whole store to the destination.
+ *
+ * @example
+ * ```ts
+ * const { location, manifest } = await createBackup({ kv, kvPath, destination, appVersion: "1.0.0" });
+ * ```
+ */
+export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBackup> {
+  const started = performance.now();
+  const now = opts.now ?? new Date();
+  const name = backupFileName(now, opts.kind);
+  const staging = await opts.destination.stagingDir();
+  const local = `${staging}/${name}`;
+  const partial = `${local}.partial`;
+  const snapshot = !opts.source && await isLocalKvFile(opts.kvPath)
+    ? await snapshotKv(opts.kvPath!, staging)
+    : null;
+  const source = opts.source?.kv ?? snapshot?.kv ?? opts.kv;
+  const kind = opts.source?.kind ?? (snapshot ? "sqlite-snapshot" : "kv-list");
+  try {
+    let written, problems: string[];
+    // A plain kv.list is consistent per batch only: when the file shows a membership or an
+    // index caught half-way by a concurrent change, list again (a snapshot is exact as is).
+    for (let attempt = 1;; attempt++) {
+      const tally = new InvariantTally();
+      written = await writeBackupFile(
+        partial,
+        source.list({ prefix: [] }, { batchSize: 1000, consistency: "strong" }),
+        {
+          createdAt: now.toISOString(),
+          appVersion: opts.appVersion,
+          filter: (k) => !isBackupBookkeeping(k),
+          onEntry: (k, v) => tally.add(k, v),
+          // Local machines have a spare core; hosted KV (Deno Deploy) compresses inline.
+          compressInWorker: kind === "sqlite-snapshot",
+        },
+      );
+      problems = tally.problems();
+      if (problems.length === 0 || kind !== "kv-list" || attempt >= KV_LIST_ATTEMPTS) break;
+      breadcrumb("backup", "inconsistent list; listing again", { attempt }, "warning");
+      await Deno.remove(partial);
+    }
+    if (problems.length) {
+      // Stored all the same: it is what the store holds (or the best of several tries).
+      breadcrumb("backup", "invariants broken in backup", { problems: problems.length }, "warning");
+      captureWarning("backup: invariants do not hold", { problems: problems.length });
+    }
+    const manifest: BackupManifest = {
+      format: BACKUP_FORMAT,
+      formatVersion: BACKUP_FORMAT_VERSION,
+      appVersion: opts.appVersion,
+      createdAt: now.toISOString(),
+      file: name,
+      entries: written.entries,
+      prefixes: written.prefixes,
+      bytes: written.bytes,
+      sha256: written.sha256,
+      durationMs: Math.round(performance.now() - started),
+      source: kind,
+      invariants: problems.length ? problems : "hold",
+    };
+    await Deno.rename(partial, local);
+    await Deno.writeTextFile(manifestPath(local), JSON.stringify(manifest, null, 2) + "\n");
+    const location = await opts.destination.store(local);
+    return { location, manifest };
+  } catch (err) {
+    await Deno.remove(partial).catch(() => {});
+    throw err;
+  } finally {
+    await snapshot?.close();
+  }
+}
+
+/**
+ * Deletes backups beyond the retention policy; returns the names removed.
+ *
+ * @example
+ * ```ts
+ * const removed = await pruneBackups(new FolderDestination("data/backups"), 30, 12);
+ * ```
+ */
+export async function pruneBackups(
+  destination: BackupDestination,
+  keepDaily: number,
+  keepMonthly: number,
+): Promise<string[]> {
+  const doomed = selectBackupsToPrune(await destination.list(), keepDaily, keepMonthly);
+  for (const name of doomed) await destination.remove(name);
+  return doomed;
+}
+
+/** What {@link runScheduledBackup} needs. */
+export interface BackupJobDeps {
+  kv: Deno.Kv;
+  config: Config;
+  /** Replaces the configured destination (tests). */
+  destination?: BackupDestination;
+  /** Who holds the lease (defaults to a random id per run). */
+  holder?: string;
+  /** Run even if a finished run still holds the lease (by hand, not from cron). */
+  manual?: boolean;
+  now?: () => Date;
+}
+
+/** Outcome of {@link runScheduledBackup}. */
+export type BackupJobResult =
+  | { ran: true; location: string; manifest: BackupManifest; pruned: string[] }
+  | { ran: false; reason: "lease_held" };
+
+/** How long a backup may hold the lease, ms (also the minimum gap between nightly runs). */
+export const BACKUP_LEASE_MS = 3_600_000;
+const MONITOR = "lodge-backup";
+
+/**
+ * The cron job: takes the KV lease (so N instances back up once), backs up, prunes,
+ * records the outcome in KV, and checks in with Sentry. On success the lease is kept
+ * until it expires, so an instance whose cron fires a little later does not run again;
+ * on failure it is released so a retry may run. Failures are recorded and rethrown.
+ *
+ * @example
+ * ```ts
+ * const result = await runScheduledBackup({ kv, config });
+ * if (result.ran) console.log(result.location);
+ * ```
+ */
+export async function runScheduledBackup(deps: BackupJobDeps): Promise<BackupJobResult> {
+  const { kv, config } = deps;
+  const now = deps.now?.() ?? new Date();
+  const held = await acquireLease(
+    kv,
+    deps.holder ?? crypto.randomUUID(),
+    BACKUP_LEASE_MS,
+    now.getTime(),
+    { takeFinished: deps.manual },
+  );
+  if (!held) {
+    breadcrumb("backup", "skipped: another instance holds the lease");
+    return { ran: false, reason: "lease_held" };
+  }
+  const destination = deps.destination ?? backupDestination(config);
+  const checkInId = sentryCheckIn(
+    { monitorSlug: MONITOR, status: "in_progress" },
+    config.backup.cron,
+  );
+  breadcrumb("backup", "started", { destination: destination.description });
+  try {
+    const created = await createBackup({
+      kv,
+      kvPath: config.kvPath,
+      destination,
+      appVersion: config.version,
+      now,
+    });
+    await finishLease(kv, held);
+    const pruned = await pruneBackups(
+      destination,
+      config.backup.keepDaily,
+      config.backup.keepMonthly,
+    );
+    await recordBackupSuccess(kv, {
+      location: created.location,
+      entries: created.manifest.entries,
+      durationMs: created.manifest.durationMs,
+    });
+    breadcrumb("backup", "finished", {
+      entries: created.manifest.entries,
+      bytes: created.manifest.bytes,
+      durationMs: created.manifest.durationMs,
+      pruned: pruned.length,
+    });
+    sentryCheckIn({
+      monitorSlug: MONITOR,
+      status: "ok",
+      checkInId,
+      duration: created.manifest.durationMs / 1000,
+    }, config.backup.cron);
+    return { ran: true, ...created, pruned };
+  } catch (err) {
+    const reason = `${(err as Error)?.name ?? "Error"}: ${(err as Error)?.message ?? String(err)}`;
+    await recordBackupFailure(kv, reason).catch(() => {});
+    await releaseLease(kv, held).catch(() => {});
+    breadcrumb("backup", "failed", { reason: (err as Error)?.name ?? "Error" }, "error");
+    sentryCheckIn({ monitorSlug: MONITOR, status: "error", checkInId }, config.backup.cron);
+    captureError(err);
+    throw err;
+  }
+}
+
+/**
+ * Registers the nightly backup with Deno.cron (main.ts calls this), records that backups
+ * are expected, and runs a catch-up backup shortly after start when the last success is
+ * older than 26 hours (e.g. the machine was off at 03:00), so /health does not stay
+ * "degraded" on a machine that is not always on.
+ *
+ * @example
+ * ```ts
+ * await registerBackupCron({ kv, config }); // in main.ts
+ * ```
+ */
+export async function registerBackupCron(
+  deps: BackupJobDeps,
+  catchUpDelayMs = 60_000,
+): Promise<void> {
+  // Registered before any await: Deno Deploy picks up crons while the module first runs.
+  Deno.cron("lodge-backup", deps.config.backup.cron, async () => {
+    await runScheduledBackup(deps).catch((err) => console.error("backup failed:", err?.message));
+  });
+  await ensureBackupStatus(deps.kv);
+  const status = await getBackupStatus(deps.kv);
+  const last = status?.lastSuccessAt ?? null;
+  if (last === null || Date.now() - last > BACKUP_STALE_AFTER_MS) {
+    const timer = setTimeout(() => {
+      runScheduledBackup(deps).catch((err) => console.error("backup failed:", err?.message));
+    }, catchUpDelayMs);
+    Deno.unrefTimer(timer);
+  }
+}
+
+async function main(): Promise<number> {
+  let config: Config;
+  try {
+    config = loadConfig(Deno.env.toObject());
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return 1;
+    }
+    throw err;
+  }
+  const kv = await openTarget(config.kvPath);
+  try {
+    await ensureBackupStatus(kv);
+    // By hand: run even if tonight's backup already ran, but never beside a running one.
+    const result = await runScheduledBackup({ kv, config, holder: "cli", manual: true });
+    if (!result.ran) {
+      console.error("Another backup is running (the KV lease is held). Try again later.");
+      return 2;
+    }
+    const m = result.manifest;
+    console.error(
+      `Backed up ${m.entries} entries (${m.bytes} bytes) in ${m.durationMs} ms` +
+        ` from ${m.source}; pruned ${result.pruned.length} old backup(s).`,
+    );
+    console.log(result.location);
+    return 0;
+  } catch (err) {
+    console.error(`Backup failed: ${(err as Error).message}`);
+    return 1;
+  } finally {
+    kv.close();
+  }
+}
+
+if (import.meta.main) Deno.exit(await main());

@@ -1,0 +1,217 @@
+/**
+ * Backup bookkeeping in KV: the cron lease (so N instances run a backup once) and the
+ * status shown on /health (last success, last failure and its reason).
+ *
+ * @example
+ * ```ts
+ * const lease = await acquireLease(kv, "instance-1", 3_600_000);
+ * if (lease) try { ... } finally { await releaseLease(kv, lease); }
+ * ```
+ * @module
+ */
+import * as keys from "./keys.ts";
+
+/** The lease value. */
+export interface BackupLease {
+  holder: string;
+  expiresAt: number;
+  /** Set when the run finished; the lease then only keeps later cron firings from re-running. */
+  finishedAt?: number;
+}
+
+/** What /health reports about backups. */
+export interface BackupStatus {
+  /** When Lodge first recorded backup status (the clock for "no backup yet"). */
+  since: number;
+  lastSuccessAt: number | null;
+  /** Where the last successful backup went (path or s3:// location). */
+  lastSuccessLocation: string | null;
+  lastSuccessEntries: number | null;
+  lastSuccessDurationMs: number | null;
+  lastFailureAt: number | null;
+  /** A short reason (error name and message, no data). */
+  lastFailureReason: string | null;
+}
+
+/** Backups older than this make /health "degraded", ms (26 h: a nightly run plus slack). */
+export const BACKUP_STALE_AFTER_MS = 26 * 3_600_000;
+
+/**
+ * Takes the lease when it is free or expired (or, with `takeFinished`, held only by a run
+ * that already finished). Returns the lease (with its versionstamp for release) or null
+ * when another instance holds it.
+ *
+ * @example
+ * ```ts
+ * const held = await acquireLease(kv, "instance-1", 3_600_000);
+ * if (!held) return; // another instance runs it
+ * ```
+ */
+export async function acquireLease(
+  kv: Deno.Kv,
+  holder: string,
+  ttlMs: number,
+  now = Date.now(),
+  options: { takeFinished?: boolean } = {},
+): Promise<{ lease: BackupLease; versionstamp: string } | null> {
+  const current = await kv.get<BackupLease>(keys.backupLease());
+  const v = current.value;
+  if (v && v.expiresAt > now && !(options.takeFinished && v.finishedAt)) return null;
+  const lease = { holder, expiresAt: now + ttlMs };
+  const res = await kv.atomic().check(current).set(keys.backupLease(), lease, { expireIn: ttlMs })
+    .commit();
+  return res.ok ? { lease, versionstamp: res.versionstamp } : null;
+}
+
+/**
+ * Releases a lease this holder still owns (a no-op if it expired and was retaken).
+ *
+ * @example
+ * ```ts
+ * await releaseLease(kv, held);
+ * ```
+ */
+export async function releaseLease(
+  kv: Deno.Kv,
+  held: { versionstamp: string },
+): Promise<void> {
+  await kv.atomic().check({ key: keys.backupLease(), versionstamp: held.versionstamp })
+    .delete(keys.backupLease()).commit();
+}
+
+/**
+ * Marks a held lease finished (kept until it expires; see {@link acquireLease}).
+ *
+ * @example
+ * ```ts
+ * await finishLease(kv, held);
+ * ```
+ */
+export async function finishLease(
+  kv: Deno.Kv,
+  held: { lease: BackupLease; versionstamp: string },
+  now = Date.now(),
+): Promise<void> {
+  const ttl = Math.max(1, held.lease.expiresAt - now);
+  await kv.atomic().check({ key: keys.backupLease(), versionstamp: held.versionstamp })
+    .set(keys.backupLease(), { ...held.lease, finishedAt: now }, { expireIn: ttl }).commit();
+}
+
+function emptyStatus(now: number): BackupStatus {
+  return {
+    since: now,
+    lastSuccessAt: null,
+    lastSuccessLocation: null,
+    lastSuccessEntries: null,
+    lastSuccessDurationMs: null,
+    lastFailureAt: null,
+    lastFailureReason: null,
+  };
+}
+
+/**
+ * Reads the status; null before the first record.
+ *
+ * @example
+ * ```ts
+ * const status = await getBackupStatus(kv);
+ * ```
+ */
+export async function getBackupStatus(kv: Deno.Kv): Promise<BackupStatus | null> {
+  return (await kv.get<BackupStatus>(keys.backupStatus())).value;
+}
+
+/**
+ * Records that backups are expected from now on (idempotent: keeps an existing record).
+ *
+ * @example
+ * ```ts
+ * await ensureBackupStatus(kv); // at start-up
+ * ```
+ */
+export async function ensureBackupStatus(kv: Deno.Kv, now = Date.now()): Promise<void> {
+  await kv.atomic().check({ key: keys.backupStatus(), versionstamp: null })
+    .set(keys.backupStatus(), emptyStatus(now)).commit();
+}
+
+async function updateStatus(
+  kv: Deno.Kv,
+  now: number,
+  change: (s: BackupStatus) => BackupStatus,
+): Promise<void> {
+  for (let i = 0; i < 10; i++) {
+    const cur = await kv.get<BackupStatus>(keys.backupStatus());
+    const next = change(cur.value ?? emptyStatus(now));
+    if ((await kv.atomic().check(cur).set(keys.backupStatus(), next).commit()).ok) return;
+  }
+}
+
+/**
+ * Records a successful backup.
+ *
+ * @example
+ * ```ts
+ * await recordBackupSuccess(kv, { location, entries: 10, durationMs: 5 });
+ * ```
+ */
+export function recordBackupSuccess(
+  kv: Deno.Kv,
+  info: { location: string; entries: number; durationMs: number },
+  now = Date.now(),
+): Promise<void> {
+  return updateStatus(kv, now, (s) => ({
+    ...s,
+    lastSuccessAt: now,
+    lastSuccessLocation: info.location,
+    lastSuccessEntries: info.entries,
+    lastSuccessDurationMs: info.durationMs,
+  }));
+}
+
+/**
+ * Records a failed backup with a short reason.
+ *
+ * @example
+ * ```ts
+ * await recordBackupFailure(kv, "S3Error: HTTP 403");
+ * ```
+ */
+export function recordBackupFailure(kv: Deno.Kv, reason: string, now = Date.now()): Promise<void> {
+  return updateStatus(kv, now, (s) => ({
+    ...s,
+    lastFailureAt: now,
+    lastFailureReason: reason.slice(0, 300),
+  }));
+}
+
+/** Backup health for /health. */
+export interface BackupHealth {
+  /** "ok", "pending" (no backup yet, within 26 h of the first status record) or "stale". */
+  state: "ok" | "pending" | "stale";
+  lastSuccessAt: string | null;
+  ageSeconds: number | null;
+  lastFailureAt: string | null;
+  lastFailureReason: string | null;
+}
+
+/**
+ * Judges backup health: "stale" when the last success (or, with none yet, the first
+ * status record) is older than {@link BACKUP_STALE_AFTER_MS}.
+ *
+ * @example
+ * ```ts
+ * backupHealth(await getBackupStatus(kv)).state; // "ok" | "pending" | "stale"
+ * ```
+ */
+export function backupHealth(status: BackupStatus | null, now = Date.now()): BackupHealth {
+  const s = status ?? emptyStatus(now);
+  const ref = s.lastSuccessAt ?? s.since;
+  const stale = now - ref > BACKUP_STALE_AFTER_MS;
+  return {
+    state: stale ? "stale" : s.lastSuccessAt === null ? "pending" : "ok",
+    lastSuccessAt: s.lastSuccessAt === null ? null : new Date(s.lastSuccessAt).toISOString(),
+    ageSeconds: s.lastSuccessAt === null ? null : Math.floor((now - s.lastSuccessAt) / 1000),
+    lastFailureAt: s.lastFailureAt === null ? null : new Date(s.lastFailureAt).toISOString(),
+    lastFailureReason: s.lastFailureReason,
+  };
+}
