@@ -32,30 +32,31 @@ import {
   S3Destination,
   selectBackupsToPrune,
 } from "../lib/backup_store.ts";
+import { acquireLease, finishLease, releaseLease } from "../kv/leases.ts";
 import {
-  acquireLease,
+  BACKUP_JOB,
   BACKUP_STALE_AFTER_MS,
   ensureBackupStatus,
-  finishLease,
   getBackupStatus,
   recordBackupFailure,
   recordBackupSuccess,
-  releaseLease,
 } from "../kv/backups.ts";
 import { breadcrumb, captureError, captureWarning } from "../lib/observability.ts";
 import { InvariantTally } from "../kv/invariants.ts";
 import { sentryCheckIn } from "../lib/sentry_checkin.ts";
 
 /**
- * Keys that describe backups themselves; never backed up, restored or removed by restore.
+ * Keys that describe backups and running jobs themselves (backup status, cron leases);
+ * never backed up, restored or removed by restore.
  *
  * @example
  * ```ts
  * isBackupBookkeeping(["backup", "status"]); // true
+ * isBackupBookkeeping(["cron_leases", "backup"]); // true
  * ```
  */
 export function isBackupBookkeeping(key: Deno.KvKey): boolean {
-  return key[0] === "backup";
+  return key[0] === "backup" || key[0] === "cron_leases";
 }
 
 /**
@@ -294,13 +295,11 @@ const MONITOR = "lodge-backup";
 export async function runScheduledBackup(deps: BackupJobDeps): Promise<BackupJobResult> {
   const { kv, config } = deps;
   const now = deps.now?.() ?? new Date();
-  const held = await acquireLease(
-    kv,
-    deps.holder ?? crypto.randomUUID(),
-    BACKUP_LEASE_MS,
-    now.getTime(),
-    { takeFinished: deps.manual },
-  );
+  const held = await acquireLease(kv, BACKUP_JOB, BACKUP_LEASE_MS, {
+    now: now.getTime(),
+    owner: deps.holder ?? crypto.randomUUID(),
+    takeFinished: deps.manual,
+  });
   if (!held) {
     breadcrumb("backup", "skipped: another instance holds the lease");
     return { ran: false, reason: "lease_held" };

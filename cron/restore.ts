@@ -9,8 +9,8 @@
  * `kv.list`: entries missing from the target are added, different ones overwritten,
  * and keys the backup does not have are deleted, in atomic batches. Nothing else is
  * remembered between runs, so a restore killed at any point and run again finishes
- * the job; a final pass checks that nothing differs. Backup bookkeeping keys
- * (["backup", …]) are left alone.
+ * the job; a final pass checks that nothing differs. Bookkeeping keys (["backup", …],
+ * ["cron_leases", …]) are left alone.
  *
  * @example
  * ```sh

@@ -10,7 +10,7 @@
  * @module
  */
 import { pruneSigningKeys, rotateSigningKeyIfDue, type TokenPolicy } from "../lib/tokens.ts";
-import { withCronLease } from "./lease.ts";
+import { withLease } from "../kv/leases.ts";
 import { breadcrumb } from "../lib/observability.ts";
 
 /** Cron schedule: every hour at minute 17 (rotation granularity is one hour). */
@@ -42,7 +42,7 @@ export async function rotateSigningKeys(
   owner?: string,
 ): Promise<RotationRun> {
   const out: RotationRun = { ran: false, rotated: false, pruned: 0 };
-  out.ran = await withCronLease(
+  out.ran = await withLease(
     kv,
     ROTATE_SIGNING_KEYS_JOB,
     HOLD_MS,
@@ -53,8 +53,7 @@ export async function rotateSigningKeys(
       out.pruned = await pruneSigningKeys(kv, now);
       if (result.rotated) breadcrumb("token", "signing key rotated", { retired: result.retired });
     },
-    now,
-    owner,
+    { now, owner },
   );
   return out;
 }

@@ -1,23 +1,14 @@
 /**
- * Backup bookkeeping in KV: the cron lease (so N instances run a backup once) and the
- * status shown on /health (last success, last failure and its reason).
+ * Backup bookkeeping in KV: the status shown on /health (last success, last failure and
+ * its reason). The nightly run's lease is a kv/leases.ts lease named {@link BACKUP_JOB}.
  *
  * @example
  * ```ts
- * const lease = await acquireLease(kv, "instance-1", 3_600_000);
- * if (lease) try { ... } finally { await releaseLease(kv, lease); }
+ * const status = await getBackupStatus(kv);
  * ```
  * @module
  */
 import * as keys from "./keys.ts";
-
-/** The lease value. */
-export interface BackupLease {
-  holder: string;
-  expiresAt: number;
-  /** Set when the run finished; the lease then only keeps later cron firings from re-running. */
-  finishedAt?: number;
-}
 
 /** What /health reports about backups. */
 export interface BackupStatus {
@@ -33,69 +24,11 @@ export interface BackupStatus {
   lastFailureReason: string | null;
 }
 
+/** The lease name of the backup job (kv/leases.ts). */
+export const BACKUP_JOB = "backup";
+
 /** Backups older than this make /health "degraded", ms (26 h: a nightly run plus slack). */
 export const BACKUP_STALE_AFTER_MS = 26 * 3_600_000;
-
-/**
- * Takes the lease when it is free or expired (or, with `takeFinished`, held only by a run
- * that already finished). Returns the lease (with its versionstamp for release) or null
- * when another instance holds it.
- *
- * @example
- * ```ts
- * const held = await acquireLease(kv, "instance-1", 3_600_000);
- * if (!held) return; // another instance runs it
- * ```
- */
-export async function acquireLease(
-  kv: Deno.Kv,
-  holder: string,
-  ttlMs: number,
-  now = Date.now(),
-  options: { takeFinished?: boolean } = {},
-): Promise<{ lease: BackupLease; versionstamp: string } | null> {
-  const current = await kv.get<BackupLease>(keys.backupLease());
-  const v = current.value;
-  if (v && v.expiresAt > now && !(options.takeFinished && v.finishedAt)) return null;
-  const lease = { holder, expiresAt: now + ttlMs };
-  const res = await kv.atomic().check(current).set(keys.backupLease(), lease, { expireIn: ttlMs })
-    .commit();
-  return res.ok ? { lease, versionstamp: res.versionstamp } : null;
-}
-
-/**
- * Releases a lease this holder still owns (a no-op if it expired and was retaken).
- *
- * @example
- * ```ts
- * await releaseLease(kv, held);
- * ```
- */
-export async function releaseLease(
-  kv: Deno.Kv,
-  held: { versionstamp: string },
-): Promise<void> {
-  await kv.atomic().check({ key: keys.backupLease(), versionstamp: held.versionstamp })
-    .delete(keys.backupLease()).commit();
-}
-
-/**
- * Marks a held lease finished (kept until it expires; see {@link acquireLease}).
- *
- * @example
- * ```ts
- * await finishLease(kv, held);
- * ```
- */
-export async function finishLease(
-  kv: Deno.Kv,
-  held: { lease: BackupLease; versionstamp: string },
-  now = Date.now(),
-): Promise<void> {
-  const ttl = Math.max(1, held.lease.expiresAt - now);
-  await kv.atomic().check({ key: keys.backupLease(), versionstamp: held.versionstamp })
-    .set(keys.backupLease(), { ...held.lease, finishedAt: now }, { expireIn: ttl }).commit();
-}
 
 function emptyStatus(now: number): BackupStatus {
   return {

@@ -79,7 +79,7 @@ export const userEvents = (userId: string) => ["user_events", userId] as const;
 /** ["user_events_head", userId] → eventId (string) of the newest event; watched by event streams. */
 export const userEventsHead = (userId: string) => ["user_events_head", userId] as const;
 
-/** ["cron_leases", jobName] → CronLease (owner, until): one instance runs a cron job; cron/lease.ts. */
+/** ["cron_leases", job] → Lease (owner, until, finishedAt): one instance runs a cron job; kv/leases.ts. */
 export const cronLease = (job: string) => ["cron_leases", job] as const;
 // --- Email (issue 4) ---
 
@@ -115,9 +115,6 @@ export const mailUndeliveredAll = () => ["mail_undelivered"] as const;
 export const mailCounter = (name: string) => ["mail_counters", name] as const;
 
 // --- Backups, audit log, invitations (issue 5) ---
-
-/** ["backup", "lease"] → BackupLease {holder, expiresAt}. The backup cron's lease; cron/backup.ts. */
-export const backupLease = () => ["backup", "lease"] as const;
 
 /** ["backup", "status"] → BackupStatus (last success/failure). Written by cron/backup.ts. */
 export const backupStatus = () => ["backup", "status"] as const;

@@ -375,12 +375,12 @@ Deno.test("the scheduled backup runs once across instances and records its statu
     // A failure is recorded with its reason and releases the lease for a retry.
     await Deno.writeTextFile(`${dir}/file`, "not a folder");
     const broken = testConfig({ backup: { ...config.backup, dir: `${dir}/file/x` } });
-    await kv.delete(keys.backupLease());
+    await kv.delete(keys.cronLease("backup"));
     await assert.rejects(runScheduledBackup({ kv, config: broken }));
     const failed = await getBackupStatus(kv);
     assert.ok(failed?.lastFailureAt);
     assert.match(failed!.lastFailureReason!, /NotADirectory/);
-    assert.equal((await kv.get(keys.backupLease())).value, null);
+    assert.equal((await kv.get(keys.cronLease("backup"))).value, null);
   } finally {
     kv.close();
     await Deno.remove(dir, { recursive: true });

@@ -110,7 +110,7 @@ Deno.test("the bucket refuses a wrong secret, and the failure is recorded for /h
     const status = await getBackupStatus(kv);
     assert.match(status!.lastFailureReason!, /HTTP 403 SignatureDoesNotMatch/);
     assert.equal(status!.lastSuccessAt, null);
-    assert.equal((await kv.get(keys.backupLease())).value, null);
+    assert.equal((await kv.get(keys.cronLease("backup"))).value, null);
   } finally {
     kv.close();
     await s3.close();

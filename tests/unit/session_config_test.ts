@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ConfigError, loadConfig } from "../../lib/config.ts";
 import { describeUserAgent } from "../../lib/user_agent.ts";
-import { acquireCronLease } from "../../cron/lease.ts";
+import { acquireLease, finishLease, releaseLease, withLease } from "../../kv/leases.ts";
 import { scrubEvent } from "../../lib/observability.ts";
 
 Deno.test("config: token and banner settings default, accept short test values, refuse nonsense", () => {
@@ -74,14 +74,42 @@ Deno.test("cron lease: one holder at a time; it lapses by itself", async () => {
   const kv = await Deno.openKv(":memory:");
   try {
     const t0 = Date.now();
-    assert.equal(await acquireCronLease(kv, "job", 1000, t0, "a"), true);
-    assert.equal(await acquireCronLease(kv, "job", 1000, t0 + 500, "b"), false);
-    assert.equal(await acquireCronLease(kv, "job", 1000, t0 + 500, "a"), false, "not re-entrant");
-    assert.equal(await acquireCronLease(kv, "job", 1000, t0 + 1001, "b"), true);
-    const racing = await Promise.all(
-      ["c", "d", "e"].map((o) => acquireCronLease(kv, "other", 1000, t0, o)),
-    );
+    const take = (job: string, now: number, owner: string, takeFinished = false) =>
+      acquireLease(kv, job, 1000, { now, owner, takeFinished });
+    const a = await take("job", t0, "a");
+    assert.ok(a);
+    assert.equal(await take("job", t0 + 500, "b"), null);
+    assert.equal(await take("job", t0 + 500, "a"), null, "not re-entrant");
+    assert.ok(await take("job", t0 + 1001, "b"));
+    const racing = await Promise.all(["c", "d", "e"].map((o) => take("other", t0, o)));
     assert.equal(racing.filter(Boolean).length, 1);
+
+    // Finished: kept until it lapses, unless a run by hand takes it over.
+    const f = (await take("finish", t0, "x"))!;
+    await finishLease(kv, f, t0 + 10);
+    assert.equal(await take("finish", t0 + 20, "y"), null);
+    assert.ok(await take("finish", t0 + 20, "y", true));
+    // Released: free at once; releasing a lease someone else retook changes nothing.
+    const r = (await take("release", t0, "x"))!;
+    await releaseLease(kv, r);
+    const retaken = await take("release", t0, "y");
+    assert.ok(retaken);
+    await releaseLease(kv, r);
+    assert.equal(await take("release", t0, "z"), null);
+
+    // withLease: runs once; a failing run releases the lease for a retry.
+    let runs = 0;
+    assert.equal(
+      await withLease(kv, "w", 1000, () => Promise.resolve(void runs++), { now: t0 }),
+      true,
+    );
+    assert.equal(
+      await withLease(kv, "w", 1000, () => Promise.resolve(void runs++), { now: t0 + 1 }),
+      false,
+    );
+    await assert.rejects(() => withLease(kv, "fails", 1000, () => Promise.reject(new Error("x"))));
+    assert.equal(await withLease(kv, "fails", 1000, () => Promise.resolve(void runs++)), true);
+    assert.equal(runs, 2);
   } finally {
     kv.close();
   }
