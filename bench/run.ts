@@ -272,7 +272,9 @@ async function main() {
       notes.push(
         `WARNING: average answer size (b) ${fmtInt(b.bytesPerRequest)} B, (c) ${
           fmtInt(c.bytesPerRequest)
-        } B does not match the page (${fmtInt(fixture.pageBytes)} B body): not every answer was the page.`,
+        } B does not match the page (${
+          fmtInt(fixture.pageBytes)
+        } B body): not every answer was the page.`,
       );
     }
     for (const [name, r] of [["(a)", a], ["(b)", b], ["(c)", c], ["sign-in", signin]] as const) {
