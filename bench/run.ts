@@ -12,7 +12,8 @@
  * - a cheap page's (`GET /login`) p99 under a paced probe, idle;
  * - 8 concurrent `POST /login` sign-ins, with the same probe running beside them.
  *
- * Flags: `--quick` (short phases), `--seconds=N` (phase length), `--tool=wrk|deno`.
+ * Flags: `--quick` (one round), `--rounds=N` (default 3), `--slice=S` (seconds per round,
+ * default 2), `--tool=wrk|deno`.
  *
  * @example
  * ```sh
@@ -46,40 +47,39 @@ const SIGNIN_CONCURRENCY = 8;
 const PROBE = { connections: 2, delayMs: 5 };
 
 interface Options {
-  seconds: number;
+  /** Interleaved rounds per phase. */
+  rounds: number;
+  /** Seconds per round of a phase (whole seconds: wrk's unit). */
+  slice: number;
   warmup: number;
   tool?: string;
 }
 
 function parseArgs(args: string[]): Options {
   const quick = args.includes("--quick");
-  const opts: Options = { seconds: quick ? 2 : 6, warmup: quick ? 1 : 2 };
+  const opts: Options = { rounds: quick ? 1 : 3, slice: 2, warmup: 1 };
   for (const a of args) {
     const [k, v] = a.split("=");
-    if (k === "--seconds") opts.seconds = Math.max(1, Number(v) || opts.seconds);
-    else if (k === "--tool") opts.tool = v;
+    const n = Math.round(Number(v));
+    if (k === "--rounds" && n >= 1 && n <= 20) opts.rounds = n;
+    else if (k === "--slice" && n >= 1 && n <= 30) opts.slice = n;
+    else if (k === "--tool" && (v === "wrk" || v === "deno")) opts.tool = v;
     else if (k !== "--quick") {
-      console.error(`unknown argument ${a}; use --quick, --seconds=N, --tool=wrk|deno`);
+      console.error(
+        `unknown argument ${a}; use --quick, --rounds=1..20, --slice=1..30 (s), --tool=wrk|deno`,
+      );
       Deno.exit(2);
     }
   }
   return opts;
 }
 
-async function phase(
-  tool: LoadTool,
-  label: string,
-  spec: LoadSpec,
-  warmup: number,
-): Promise<LoadResult> {
-  if (warmup > 0) await runLoad(tool, { ...spec, seconds: warmup });
-  const r = await runLoad(tool, spec);
-  console.error(`  ${label}: ${fmtInt(r.rps)} req/s, p99 ${fmtMs(r.p99Ms)} ms`);
-  return r;
-}
-
-/** Runs `verifyPassword` from `concurrency` loops for `seconds`; completions per second. */
-async function hashLimit(phc: string, concurrency: number, seconds: number): Promise<number> {
+/** Runs `verifyPassword` from `concurrency` loops for `seconds`; how many completed, in how long. */
+async function hashLimit(
+  phc: string,
+  concurrency: number,
+  seconds: number,
+): Promise<{ done: number; seconds: number }> {
   const end = performance.now() + seconds * 1000;
   let done = 0;
   const started = performance.now();
@@ -89,7 +89,30 @@ async function hashLimit(phc: string, concurrency: number, seconds: number): Pro
       done++;
     }
   }));
-  return done / ((performance.now() - started) / 1000);
+  return { done, seconds: (performance.now() - started) / 1000 };
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Rounds of one phase as one figure: totals for rates, the median round for percentiles. */
+function combine(rounds: LoadResult[]): LoadResult {
+  const requests = rounds.reduce((n, r) => n + r.requests, 0);
+  const seconds = rounds.reduce((n, r) => n + r.seconds, 0);
+  return {
+    requests,
+    seconds,
+    rps: requests / seconds,
+    p50Ms: median(rounds.map((r) => r.p50Ms)),
+    p99Ms: median(rounds.map((r) => r.p99Ms)),
+    maxMs: Math.max(...rounds.map((r) => r.maxMs)),
+    errorsStatus: rounds.reduce((n, r) => n + r.errorsStatus, 0),
+    errorsSocket: rounds.reduce((n, r) => n + r.errorsSocket, 0),
+    bytesPerRequest: rounds.reduce((n, r) => n + r.bytesPerRequest * r.requests, 0) /
+      Math.max(1, requests),
+  };
 }
 
 function fmtInt(n: number): string {
@@ -147,44 +170,50 @@ async function main() {
   const pagePath = `/w/${encodeURIComponent(fixture.slug)}`;
   const cookie = { cookie: fixture.cookie };
 
-  console.error(`Lodge bench: ${opts.seconds} s phases (+${opts.warmup} s warm-up), ${tool}`);
+  console.error(
+    `Lodge bench: ${opts.rounds} round(s) of ${opts.slice} s per phase (+${opts.warmup} s warm-up), ${tool}`,
+  );
   try {
-    const a = await phase(
-      tool,
-      "(a) ceiling",
-      { url: `${ceiling.url}/`, connections: CONNECTIONS, seconds: opts.seconds },
-      opts.warmup,
-    );
-    const b = await phase(tool, "(b) floor", {
-      url: floor.url + pagePath,
+    const pageSpec = (url: string, headers?: Record<string, string>): LoadSpec => ({
+      url,
       connections: CONNECTIONS,
-      seconds: opts.seconds,
-      headers: cookie,
-    }, opts.warmup);
-    const c = await phase(tool, "(c) app", {
-      url: app.url + pagePath,
-      connections: CONNECTIONS,
-      seconds: opts.seconds,
-      headers: cookie,
-    }, opts.warmup);
+      seconds: opts.slice,
+      headers,
+    });
+    const specs = {
+      a: pageSpec(`${ceiling.url}/`),
+      b: pageSpec(floor.url + pagePath, cookie),
+      c: pageSpec(app.url + pagePath, cookie),
+    };
+    for (const spec of Object.values(specs)) await runLoad(tool, { ...spec, seconds: opts.warmup });
+    // Rounds interleave a, b, c so that load from elsewhere on the machine hits all alike.
+    const rounds = { a: [] as LoadResult[], b: [] as LoadResult[], c: [] as LoadResult[] };
+    for (let i = 0; i < opts.rounds; i++) {
+      for (const k of ["a", "b", "c"] as const) rounds[k].push(await runLoad(tool, specs[k]));
+      console.error(
+        `  round ${i + 1}: ` +
+          (["a", "b", "c"] as const).map((k) =>
+            `(${k}) ${fmtInt(rounds[k][i].rps)} req/s p99 ${fmtMs(rounds[k][i].p99Ms)} ms`
+          ).join(", "),
+      );
+    }
+    const a = combine(rounds.a);
+    const b = combine(rounds.b);
+    const c = combine(rounds.c);
 
     const phc = (await kv.get<{ passwordHash: string }>(["users", fixture.userId])).value!
       .passwordHash;
-    await hashLimit(phc, SIGNIN_CONCURRENCY, Math.min(1, opts.warmup));
-    const hashes = await hashLimit(phc, SIGNIN_CONCURRENCY, opts.seconds);
-    console.error(`  argon2id limit: ${hashes.toFixed(1)} verifications/s`);
-
     const probeSpec: LoadSpec = {
       url: `${app.url}/login`,
       connections: PROBE.connections,
       delayMs: PROBE.delayMs,
-      seconds: opts.seconds,
+      seconds: opts.slice,
     };
-    const idle = await phase(tool, "probe idle", probeSpec, opts.warmup);
     const signinSpec: LoadSpec = {
       url: `${app.url}/login`,
       connections: SIGNIN_CONCURRENCY,
-      seconds: opts.seconds,
+      // Runs a second longer than the probe beside it, so the probe sees sign-ins throughout.
+      seconds: opts.slice + 1,
       method: "POST",
       headers: {
         origin: config.appUrl.origin,
@@ -193,16 +222,36 @@ async function main() {
       bodies: fixture.logins.map((l) => new URLSearchParams(l).toString()),
       xff: fixture.logins.map((_, i) => `192.0.2.${i + 10}`),
     };
-    const [signin, busy] = await Promise.all([
-      runLoad(tool, signinSpec),
-      // Start the probe once the sign-ins are underway, and end it before they do.
-      new Promise((r) => setTimeout(r, 300)).then(() =>
-        runLoad(tool, { ...probeSpec, seconds: Math.max(1, opts.seconds - 1) })
-      ),
-    ]);
+    await hashLimit(phc, SIGNIN_CONCURRENCY, 1);
+    await runLoad(tool, { ...probeSpec, seconds: opts.warmup });
+    let hashed = 0;
+    let hashSeconds = 0;
+    const idleRounds: LoadResult[] = [];
+    const signinRounds: LoadResult[] = [];
+    const busyRounds: LoadResult[] = [];
+    for (let i = 0; i < opts.rounds; i++) {
+      const h = await hashLimit(phc, SIGNIN_CONCURRENCY, opts.slice);
+      hashed += h.done;
+      hashSeconds += h.seconds;
+      idleRounds.push(await runLoad(tool, probeSpec));
+      const [signin, busy] = await Promise.all([
+        runLoad(tool, signinSpec),
+        new Promise((r) => setTimeout(r, 500)).then(() => runLoad(tool, probeSpec)),
+      ]);
+      signinRounds.push(signin);
+      busyRounds.push(busy);
+      console.error(
+        `  round ${i + 1}: argon2id ${(h.done / h.seconds).toFixed(1)}/s, sign-ins ${
+          ((signin.requests - signin.errorsStatus) / signin.seconds).toFixed(1)
+        }/s, probe p99 idle ${fmtMs(idleRounds[i].p99Ms)} ms, busy ${fmtMs(busy.p99Ms)} ms`,
+      );
+    }
+    const hashes = hashed / hashSeconds;
+    const idle = combine(idleRounds);
+    const signin = combine(signinRounds);
+    const busy = combine(busyRounds);
     const signinOk = signin.requests - signin.errorsStatus;
     const signinRate = signinOk / signin.seconds;
-    console.error(`  sign-ins: ${signinRate.toFixed(1)}/s, probe p99 ${fmtMs(busy.p99Ms)} ms`);
 
     // --- report ---
     const rows: [string, LoadResult, string][] = [
@@ -222,7 +271,8 @@ async function main() {
     const out: string[] = [];
     out.push(`Lodge bench ${new Date().toISOString().slice(0, 16)}Z · ${await machine(tool)}`);
     out.push(
-      `${opts.seconds} s per phase after ${opts.warmup} s warm-up · ${CONNECTIONS} connections · ` +
+      `${opts.rounds} interleaved round(s) of ${opts.slice} s per phase (rates: totals; ` +
+        `percentiles: median round) · ${CONNECTIONS} connections · ` +
         `KV: SQLite file · argon2: ${hashName}`,
     );
     out.push("");
