@@ -176,6 +176,16 @@ export function startFloor(
   assets: Assets,
   fixture: Fixture,
 ): BenchServer {
+  return serve(floorHandler(kv, config, assets, fixture));
+}
+
+/** The handler behind {@link startFloor}, for measuring it without a socket. */
+export function floorHandler(
+  kv: Deno.Kv,
+  config: Config,
+  assets: Assets,
+  fixture: Fixture,
+): (req: Request) => Promise<Response> {
   const cookieRe = new RegExp(`(?:^|;\\s*)${sessionCookieName(config)}=([A-Za-z0-9_-]{43})`);
   const tokenHint = new Map([[sha256Hex(fixture.token), fixture.userId]]);
   const userWorkspacesHint = new Map([[fixture.userId, fixture.workspaceIds]]);
@@ -185,7 +195,7 @@ export function startFloor(
   const staticHeaders = fixture.pageHeaders.filter(([k]) => k !== "content-security-policy");
   const notFound = () => new Response("not found", { status: 404 });
 
-  return serve(async (req) => {
+  return async (req) => {
     const path = new URL(req.url).pathname;
     if (!path.startsWith("/w/")) return notFound();
     const slug = path.slice(3);
@@ -237,5 +247,5 @@ export function startFloor(
     const headers = new Headers(staticHeaders);
     headers.set("content-security-policy", `${cspBefore}'nonce-${n}'${cspAfter}`);
     return new Response(html, { headers });
-  });
+  };
 }
