@@ -59,51 +59,63 @@ const HASH_OPTIONS = { ...ARGON2, outputLen: 32 };
 const WORKER_START_TIMEOUT = 15_000;
 
 /**
+ * Jobs sent ahead to each worker: the next one waits in the worker's own message queue,
+ * so a worker starts it the moment it finishes one, without a round trip through the event
+ * loop (which may be busy serving pages just then).
+ */
+const WORKER_QUEUE_DEPTH = 2;
+
+/**
  * The worker pool. Each worker hashes one password at a time; requests queue in FIFO order
- * for the next free worker. A worker that dies fails its request and is replaced.
+ * for the next worker with room. A worker that dies fails its requests and is replaced.
  */
 async function workerHasher(): Promise<Hasher> {
   const size = Math.max(1, navigator.hardwareConcurrency || 1);
   const url = new URL("./password_worker.ts", import.meta.url);
   type Job = { request: Omit<HashRequest, "id">; resolve(r: HashReply): void };
-  const idle: Worker[] = [];
   const queue: Job[] = [];
-  const running = new Map<Worker, Job>();
+  /** Jobs sent to each live worker, oldest first (a worker answers in order). */
+  const sent = new Map<Worker, Job[]>();
   let nextId = 0;
   // Replace a dead worker only once the pool has proved it can start workers at all.
   let started = false;
 
   const dispatch = () => {
-    while (idle.length && queue.length) {
-      const worker = idle.pop()!;
+    while (queue.length) {
+      let target: Worker | undefined;
+      let least = WORKER_QUEUE_DEPTH;
+      for (const [worker, jobs] of sent) {
+        if (jobs.length < least) [target, least] = [worker, jobs.length];
+      }
+      if (!target) return;
       const job = queue.shift()!;
-      running.set(worker, job);
+      sent.get(target)!.push(job);
       // A busy worker keeps the process alive (a script awaiting a hash must not exit); an
       // idle one does not (a script that is done must not hang on the pool).
-      worker.ref();
-      worker.postMessage({ ...job.request, id: ++nextId });
+      target.ref();
+      target.postMessage({ ...job.request, id: ++nextId });
     }
   };
   const spawn = (): Worker => {
     const worker = new Worker(url, { name: "argon2" });
     worker.unref();
+    sent.set(worker, []);
     worker.on("message", (reply: HashReply) => {
-      const job = running.get(worker);
-      running.delete(worker);
-      worker.unref();
-      idle.push(worker);
+      const jobs = sent.get(worker)!;
+      const job = jobs.shift();
+      if (!jobs.length) worker.unref();
       job?.resolve(reply);
       dispatch();
     });
     worker.on("error", (err: Error) => {
-      const job = running.get(worker);
-      running.delete(worker);
-      const i = idle.indexOf(worker);
-      if (i >= 0) idle.splice(i, 1);
+      const jobs = sent.get(worker) ?? [];
+      sent.delete(worker);
       worker.terminate();
-      job?.resolve({ id: 0, ok: false, error: `argon2 worker failed: ${err.message}` });
+      for (const job of jobs) {
+        job.resolve({ id: 0, ok: false, error: `argon2 worker failed: ${err.message}` });
+      }
       if (started) {
-        idle.push(spawn());
+        spawn();
         dispatch();
       }
     });
@@ -125,7 +137,8 @@ async function workerHasher(): Promise<Hasher> {
   });
   let probes: HashReply[];
   try {
-    // Give every worker its probe: load the addon everywhere before the first real hash.
+    // One probe per worker (the least-loaded rule spreads them): the addon loads everywhere
+    // before the first real hash.
     const pending = workers.map(() =>
       run({
         op: "probe",
@@ -133,8 +146,6 @@ async function workerHasher(): Promise<Hasher> {
         options: { ...HASH_OPTIONS, memoryCost: 1024, timeCost: 1 },
       })
     );
-    idle.push(...workers);
-    dispatch();
     probes = await Promise.race([Promise.all(pending), timeout]);
   } catch (err) {
     for (const w of workers) w.terminate();
