@@ -48,10 +48,10 @@ export const userWorkspace = (userId: string, workspaceId: string) =>
 export const userWorkspaces = (userId: string) => ["user_workspaces", userId] as const;
 
 /**
- * ["user_workspaces_version", userId] → Deno.KvU64 counter, summed (+1) in the same atomic as
- * every write that adds or removes a {@link userWorkspace} entry (kv/workspaces.ts
- * `bumpUserWorkspaces`). Its versionstamp tells a page whether its cached list of the user's
- * workspace ids still holds, so it can read the entries by key in its one getMany.
+ * ["user_workspaces_version", userId] → number (ms time of the last change), written in the same
+ * atomic as every write that adds or removes a {@link userWorkspace} entry (kv/workspaces.ts
+ * `bumpUserWorkspaces`). Only its versionstamp matters: it tells a page whether its cached list
+ * of the user's workspace ids still holds, so it can read the entries by key in one getMany.
  */
 export const userWorkspacesVersion = (userId: string) =>
   ["user_workspaces_version", userId] as const;

@@ -84,19 +84,25 @@ export function addWorkspace(
     .set(keys.workspaceBySlug(ws.slug), ws.id)
     .set(keys.membership(ws.id, ws.ownerId), m)
     .set(keys.userWorkspace(ws.ownerId, ws.id), uw);
-  return bumpUserWorkspaces(op, ws.ownerId);
+  return bumpUserWorkspaces(op, ws.ownerId, now);
 }
 
 /**
  * Adds the version bump that every atomic adding or removing a ["user_workspaces", user, ws]
- * entry must carry, so cached id lists ({@link userWorkspaceHints}) notice the change.
- * A sum never conflicts, so it adds no contention.
+ * entry must carry, so cached id lists ({@link userWorkspaceHints}) notice the change (a new
+ * versionstamp). A blind set needs no read and never conflicts, so it adds no contention.
+ *
+ * @example
+ * ```ts
+ * await bumpUserWorkspaces(kv.atomic().delete(keys.userWorkspace(userId, wsId)), userId).commit();
+ * ```
  */
 export function bumpUserWorkspaces(
   op: Deno.AtomicOperation,
   userId: string,
+  now = Date.now(),
 ): Deno.AtomicOperation {
-  return op.sum(keys.userWorkspacesVersion(userId), 1n);
+  return op.set(keys.userWorkspacesVersion(userId), now);
 }
 
 /**
@@ -117,6 +123,12 @@ export const userWorkspaceHints: HintCache<UserWorkspacesHint> = new HintCache()
 /**
  * Lists the user's workspaces and records the hint for later pages. The counter is read
  * before the list, so a change racing the list leaves a hint that the next read rejects.
+ *
+ * @example
+ * ```ts
+ * const workspaces = await listUserWorkspacesAndHint(kv, userId);
+ * userWorkspaceHints.get(userId); // { versionstamp, ids } for the next page's getMany
+ * ```
  */
 export async function listUserWorkspacesAndHint(
   kv: Deno.Kv,
