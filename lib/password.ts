@@ -107,18 +107,20 @@ async function workerHasher(): Promise<Hasher> {
       job?.resolve(reply);
       dispatch();
     });
-    worker.on("error", (err: Error) => {
-      const jobs = sent.get(worker) ?? [];
+    // A worker that throws or exits fails what it was given; a new one takes its place.
+    const fail = (why: string) => {
+      const jobs = sent.get(worker);
+      if (!jobs) return; // already handled (an error is followed by an exit)
       sent.delete(worker);
       worker.terminate();
-      for (const job of jobs) {
-        job.resolve({ id: 0, ok: false, error: `argon2 worker failed: ${err.message}` });
-      }
+      for (const job of jobs) job.resolve({ id: 0, ok: false, error: `argon2 worker ${why}` });
       if (started) {
         spawn();
         dispatch();
       }
-    });
+    };
+    worker.on("error", (err: Error) => fail(`failed: ${err.message}`));
+    worker.on("exit", (code: number) => fail(`exited (${code})`));
     return worker;
   };
   const run = (request: Omit<HashRequest, "id">) =>

@@ -51,3 +51,35 @@ console.log((await hashPassword("quiet-lantern-48-orchard")).slice(0, 9));`;
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   assert.equal(new TextDecoder().decode(out.stdout).trim(), "$argon2id");
 });
+
+Deno.test("a worker that dies fails only the jobs it held, and a new worker takes its place", async () => {
+  const { Worker } = await import("node:worker_threads");
+  await hashPassword("warm-up-the-pool");
+  const { terminate, postMessage } = Worker.prototype;
+  let killed = false;
+  // Kill the first worker that is given a job, right after it is given it.
+  Worker.prototype.postMessage = function (this: InstanceType<typeof Worker>, msg: unknown) {
+    postMessage.call(this, msg);
+    if (!killed) {
+      killed = true;
+      terminate.call(this);
+    }
+  };
+  let results: PromiseSettledResult<string>[];
+  try {
+    results = await Promise.allSettled(
+      Array.from({ length: 6 }, (_, i) => hashPassword(`password-number-${i}`)),
+    );
+  } finally {
+    Worker.prototype.postMessage = postMessage;
+  }
+  const failed = results.filter((r) => r.status === "rejected");
+  // The dead worker held its first job, and perhaps a second sent before its exit was seen.
+  assert.ok(failed.length >= 1 && failed.length <= 2, `${failed.length} failed`);
+  for (const r of results) {
+    if (r.status === "rejected") assert.match(String(r.reason), /argon2 worker exited/);
+    else assert.match(r.value, /^\$argon2id\$/);
+  }
+  const phc = await hashPassword("still-works-after-a-crash");
+  assert.equal(await verifyPassword(phc, "still-works-after-a-crash"), true);
+});
