@@ -25,6 +25,7 @@
 import { testConfig } from "../lib/config.ts";
 import { loadAssets } from "../lib/assets.ts";
 import { openKv } from "../kv/db.ts";
+import * as keys from "../kv/keys.ts";
 import { hasher, verifyPassword } from "../lib/password.ts";
 import { type LoadResult, type LoadSpec, type LoadTool, pickLoadTool, runLoad } from "./load.ts";
 import { BENCH_PASSWORD, prepareFixture, startApp, startCeiling, startFloor } from "./servers.tsx";
@@ -43,7 +44,7 @@ export const TARGETS = {
 
 const CONNECTIONS = 50;
 const SIGNIN_CONCURRENCY = 8;
-/** The paced probe: 2 connections, each pausing 5 ms between requests (~300 req/s). */
+/** The paced probe: 2 connections, each pausing 5 ms between requests (~350 req/s). */
 const PROBE = { connections: 2, delayMs: 5 };
 
 interface Options {
@@ -201,7 +202,7 @@ async function main() {
     const b = combine(rounds.b);
     const c = combine(rounds.c);
 
-    const phc = (await kv.get<{ passwordHash: string }>(["users", fixture.userId])).value!
+    const phc = (await kv.get<{ passwordHash: string }>(keys.user(fixture.userId))).value!
       .passwordHash;
     const probeSpec: LoadSpec = {
       url: `${app.url}/login`,
