@@ -17,6 +17,7 @@
  * @module
  */
 import * as keys from "../kv/keys.ts";
+import { bumpUserWorkspaces } from "../kv/workspaces.ts";
 import { encodeKey, encodeValue, fromTagged } from "../lib/backup_codec.ts";
 import { BackupRejectedError, readBackupLines, verifyBackup } from "../lib/backup_file.ts";
 import type { Membership, UserWorkspace, Workspace } from "../kv/workspaces.ts";
@@ -251,6 +252,15 @@ export async function restoreWorkspace(
     for (const k of deletes) await writer.delete(k);
     for (const s of sets) await writer.set(s.key, s.value, s.chars);
     await writer.flush();
+    // A changed switcher half must bump its user's list version (kv/workspaces.ts), or
+    // running instances keep showing the cached list.
+    const touched = new Set<string>();
+    for (const k of [...deletes, ...sets.map((x) => x.key)]) {
+      if (k[0] === "user_workspaces") touched.add(String(k[1]));
+    }
+    for (const userId of touched) {
+      await bumpUserWorkspaces(target.atomic(), userId).commit();
+    }
   }
   return { sets: sets.length, deletes: deletes.length, skippedUsers: [...skipped], summary };
 }

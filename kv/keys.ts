@@ -47,6 +47,15 @@ export const userWorkspace = (userId: string, workspaceId: string) =>
 /** Prefix of {@link userWorkspace} for one user. */
 export const userWorkspaces = (userId: string) => ["user_workspaces", userId] as const;
 
+/**
+ * ["user_workspaces_version", userId] → number (ms time of the last change), written in the same
+ * atomic as every write that adds or removes a {@link userWorkspace} entry (kv/workspaces.ts
+ * `bumpUserWorkspaces`). Only its versionstamp matters: it tells a page whether its cached list
+ * of the user's workspace ids still holds, so it can read the entries by key in one getMany.
+ */
+export const userWorkspacesVersion = (userId: string) =>
+  ["user_workspaces_version", userId] as const;
+
 /** ["rate_limits", bucket, subject, windowStart] → Deno.KvU64 counter. Written by kv/rate_limits.ts. */
 export const rateLimit = (bucket: string, subject: string, windowStart: number) =>
   ["rate_limits", bucket, subject, windowStart] as const;
@@ -160,4 +169,5 @@ export const PREFIXES = [
   "backup",
   "audit",
   "invitations",
+  "user_workspaces_version",
 ] as const;

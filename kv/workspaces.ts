@@ -77,14 +77,78 @@ export function addWorkspace(
 ): Deno.AtomicOperation {
   const m: Membership = { workspaceId: ws.id, userId: ws.ownerId, role: "owner", joinedAt: now };
   const uw: UserWorkspace = { workspaceId: ws.id, slug: ws.slug, name: ws.name, role: "owner" };
-  return op
+  op
     .check({ key: keys.workspace(ws.id), versionstamp: null })
     .check({ key: keys.workspaceBySlug(ws.slug), versionstamp: null })
     .set(keys.workspace(ws.id), ws)
     .set(keys.workspaceBySlug(ws.slug), ws.id)
     .set(keys.membership(ws.id, ws.ownerId), m)
     .set(keys.userWorkspace(ws.ownerId, ws.id), uw);
+  return bumpUserWorkspaces(op, ws.ownerId, now);
 }
+
+/**
+ * Adds the version bump that every atomic adding or removing a ["user_workspaces", user, ws]
+ * entry must carry, so cached id lists ({@link userWorkspaceHints}) notice the change (a new
+ * versionstamp). A blind set needs no read and never conflicts, so it adds no contention.
+ *
+ * @example
+ * ```ts
+ * await bumpUserWorkspaces(kv.atomic().delete(keys.userWorkspace(userId, wsId)), userId).commit();
+ * ```
+ */
+export function bumpUserWorkspaces(
+  op: Deno.AtomicOperation,
+  userId: string,
+  now = Date.now(),
+): Deno.AtomicOperation {
+  return op.set(keys.userWorkspacesVersion(userId), now);
+}
+
+/**
+ * A user's workspace ids as last listed, with the versionstamp of their
+ * {@link keys.userWorkspacesVersion} counter at that moment.
+ */
+export interface UserWorkspacesHint {
+  versionstamp: string | null;
+  ids: string[];
+}
+
+/**
+ * User id → workspace ids hints, so a page can read the user's switcher entries by key in
+ * its one getMany. Valid only while the counter's versionstamp read alongside matches.
+ */
+export const userWorkspaceHints: HintCache<UserWorkspacesHint> = new HintCache();
+
+/**
+ * Lists the user's workspaces and records the hint for later pages. The counter is read
+ * before the list, so a change racing the list leaves a hint that the next read rejects.
+ *
+ * @example
+ * ```ts
+ * const workspaces = await listUserWorkspacesAndHint(kv, userId);
+ * userWorkspaceHints.get(userId); // { versionstamp, ids } for the next page's getMany
+ * ```
+ */
+export async function listUserWorkspacesAndHint(
+  kv: Deno.Kv,
+  userId: string,
+): Promise<UserWorkspace[]> {
+  const version = await kv.get(keys.userWorkspacesVersion(userId));
+  const list = await listUserWorkspaces(kv, userId);
+  if (list.length <= USER_WORKSPACES_BY_KEY_MAX) {
+    userWorkspaceHints.set(userId, {
+      versionstamp: version.versionstamp,
+      ids: list.map((w) => w.workspaceId),
+    });
+  } else {
+    userWorkspaceHints.delete(userId);
+  }
+  return list;
+}
+
+/** Most workspaces a page reads by key (beyond this it lists them). */
+export const USER_WORKSPACES_BY_KEY_MAX = 20;
 
 /** Reads a workspace by id. */
 export async function getWorkspace(kv: Deno.Kv, id: string): Promise<Workspace | null> {

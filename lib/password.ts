@@ -1,8 +1,12 @@
 /**
  * Password rules and argon2id hashing (OWASP: m=19456 KiB, t=2, p=1).
  *
- * Hashing runs off the event loop through `@node-rs/argon2`; where native addons cannot
- * load, `hash-wasm` takes over (same PHC strings, verified by either).
+ * Hashing runs off the event loop: in a pool of worker threads (one per core) running
+ * `@node-rs/argon2` at the lowest thread priority, so sign-ins use every idle core yet a
+ * page request never waits behind a hash for a CPU. Where workers cannot start, the
+ * addon's own thread pool is used (at most cores − 1 hashes at once, one core left for
+ * the event loop); where native addons cannot load, `hash-wasm` takes over (same PHC
+ * strings, verified by either).
  *
  * @example
  * ```ts
@@ -12,6 +16,8 @@
  * @module
  */
 import { dictionary } from "@zxcvbn-ts/language-common";
+import { Worker } from "node:worker_threads";
+import type { HashReply, HashRequest } from "./password_worker.ts";
 
 /** argon2id parameters (OWASP ASVS 5.0 / Password Storage Cheat Sheet). */
 export const ARGON2 = { memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
@@ -26,15 +32,159 @@ interface Hasher {
   verify(phc: string, password: string): Promise<boolean>;
 }
 
+/** Hashes at once on the addon's own thread pool (fallback path): leave a core to the event loop. */
+const INLINE_HASH_CONCURRENCY = Math.max(1, (navigator.hardwareConcurrency || 2) - 1);
+
+/** A FIFO gate letting at most `limit` tasks run at once. */
+function concurrencyGate(limit: number) {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(work: () => Promise<T>): Promise<T> => {
+    if (running < limit) running++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      // Hand the slot straight to the next in line, or free it.
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
+}
+
+const HASH_OPTIONS = { ...ARGON2, outputLen: 32 };
+
+/** How long a new worker may take to load the addon and answer a probe, ms. */
+const WORKER_START_TIMEOUT = 15_000;
+
+/**
+ * Jobs sent ahead to each worker: the next one waits in the worker's own message queue,
+ * so a worker starts it the moment it finishes one, without a round trip through the event
+ * loop (which may be busy serving pages just then).
+ */
+const WORKER_QUEUE_DEPTH = 2;
+
+/**
+ * The worker pool. Each worker hashes one password at a time; requests queue in FIFO order
+ * for the next worker with room. A worker that dies fails its requests and is replaced.
+ */
+async function workerHasher(): Promise<Hasher> {
+  const size = Math.max(1, navigator.hardwareConcurrency || 1);
+  const url = new URL("./password_worker.ts", import.meta.url);
+  type Job = { request: Omit<HashRequest, "id">; resolve(r: HashReply): void };
+  const queue: Job[] = [];
+  /** Jobs sent to each live worker, oldest first (a worker answers in order). */
+  const sent = new Map<Worker, Job[]>();
+  let nextId = 0;
+  // Replace a dead worker only once the pool has proved it can start workers at all.
+  let started = false;
+
+  const dispatch = () => {
+    while (queue.length) {
+      let target: Worker | undefined;
+      let least = WORKER_QUEUE_DEPTH;
+      for (const [worker, jobs] of sent) {
+        if (jobs.length < least) [target, least] = [worker, jobs.length];
+      }
+      if (!target) return;
+      const job = queue.shift()!;
+      sent.get(target)!.push(job);
+      // A busy worker keeps the process alive (a script awaiting a hash must not exit); an
+      // idle one does not (a script that is done must not hang on the pool).
+      target.ref();
+      target.postMessage({ ...job.request, id: ++nextId });
+    }
+  };
+  const spawn = (): Worker => {
+    const worker = new Worker(url, { name: "argon2" });
+    worker.unref();
+    sent.set(worker, []);
+    worker.on("message", (reply: HashReply) => {
+      const jobs = sent.get(worker)!;
+      const job = jobs.shift();
+      if (!jobs.length) worker.unref();
+      job?.resolve(reply);
+      dispatch();
+    });
+    // A worker that throws or exits fails what it was given; a new one takes its place.
+    const fail = (why: string) => {
+      const jobs = sent.get(worker);
+      if (!jobs) return; // already handled (an error is followed by an exit)
+      sent.delete(worker);
+      worker.terminate();
+      for (const job of jobs) job.resolve({ id: 0, ok: false, error: `argon2 worker ${why}` });
+      if (started) {
+        spawn();
+        dispatch();
+      }
+    };
+    worker.on("error", (err: Error) => fail(`failed: ${err.message}`));
+    worker.on("exit", (code: number) => fail(`exited (${code})`));
+    return worker;
+  };
+  const run = (request: Omit<HashRequest, "id">) =>
+    new Promise<HashReply>((resolve) => {
+      queue.push({ request, resolve });
+      dispatch();
+    });
+
+  const workers = Array.from({ length: size }, spawn);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error("argon2 workers did not start")),
+      WORKER_START_TIMEOUT,
+    );
+  });
+  let probes: HashReply[];
+  try {
+    // One probe per worker (the least-loaded rule spreads them): the addon loads everywhere
+    // before the first real hash.
+    const pending = workers.map(() =>
+      run({
+        op: "probe",
+        password: "probe",
+        options: { ...HASH_OPTIONS, memoryCost: 1024, timeCost: 1 },
+      })
+    );
+    probes = await Promise.race([Promise.all(pending), timeout]);
+  } catch (err) {
+    for (const w of workers) w.terminate();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  const failed = probes.find((p) => !p.ok);
+  if (failed && !failed.ok) {
+    for (const w of workers) w.terminate();
+    throw new Error(failed.error);
+  }
+  started = true;
+  const lowPriority = probes.every((p) => p.ok && p.lowPriority);
+  const unwrap = (r: HashReply) => {
+    if (!r.ok) throw new Error(r.error);
+    return r.value;
+  };
+  return {
+    name: `@node-rs/argon2 in ${size} worker thread${size === 1 ? "" : "s"}` +
+      (lowPriority ? " (low priority)" : " (normal priority)"),
+    hash: async (password) =>
+      unwrap(await run({ op: "hash", password, options: HASH_OPTIONS })) as string,
+    verify: async (phc, password) => unwrap(await run({ op: "verify", phc, password })) === true,
+  };
+}
+
 async function nativeHasher(): Promise<Hasher> {
   const argon2 = await import("@node-rs/argon2");
   // algorithm 2 = Argon2id (the package's const enum does not survive type-checking).
   const options = { algorithm: 2 as const, ...ARGON2, outputLen: 32 };
   await argon2.hash("probe", { ...options, memoryCost: 1024, timeCost: 1 });
+  const gate = concurrencyGate(INLINE_HASH_CONCURRENCY);
   return {
     name: "@node-rs/argon2",
-    hash: (password) => argon2.hash(password, options),
-    verify: (phc, password) => argon2.verify(phc, password),
+    hash: (password) => gate(() => argon2.hash(password, options)),
+    verify: (phc, password) => gate(() => argon2.verify(phc, password)),
   };
 }
 
@@ -61,9 +211,15 @@ async function wasmHasher(): Promise<Hasher> {
 
 let hasherPromise: Promise<Hasher> | undefined;
 
-/** The hasher in use, chosen once: native when it loads, else WebAssembly. */
+/**
+ * The hasher in use, chosen once: native in low-priority workers when they start, else
+ * native on the addon's thread pool, else WebAssembly.
+ */
 export function hasher(): Promise<Hasher> {
-  hasherPromise ??= nativeHasher().catch((err) => {
+  hasherPromise ??= workerHasher().catch((err) => {
+    console.warn(`argon2: worker pool unavailable (${err?.message ?? err}); hashing in-process`);
+    return nativeHasher();
+  }).catch((err) => {
     console.warn(`argon2: native addon unavailable (${err?.message ?? err}); using hash-wasm`);
     return wasmHasher();
   });

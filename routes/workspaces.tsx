@@ -3,8 +3,10 @@
  * for a workspace that does not exist.
  *
  * The page reads everything it needs in one `kv.getMany` (session, user, slug index,
- * workspace, membership) beside one list of the user's workspaces, using in-process
- * hints for the ids; when a hint is missing or stale it falls back to sequential reads.
+ * workspace, membership, and the user's switcher entries by key), using in-process hints
+ * for the ids; the user's workspace-list counter, read in the same getMany, proves the
+ * cached id list still holds. When a hint is missing or stale it falls back to sequential
+ * reads, which refill the hints.
  *
  * @example
  * ```ts
@@ -23,10 +25,11 @@ import { acceptSession, type Session, sessionHints } from "../kv/sessions.ts";
 import type { User } from "../kv/users.ts";
 import {
   getWorkspaceForMember,
-  listUserWorkspaces,
+  listUserWorkspacesAndHint,
   type Membership,
   slugHints,
   type UserWorkspace,
+  userWorkspaceHints,
   type Workspace,
 } from "../kv/workspaces.ts";
 import { errorResponse } from "./errors.tsx";
@@ -113,31 +116,64 @@ type Loaded =
   | { ok: true; auth: SignedIn; view: WorkspaceView | null }
   | { ok: false; reason: "missing" | "unknown" | "idle_timeout" | "expired" };
 
-/** Fast path: one getMany plus one list, when the hints are present and right. */
+/** Deno KV's getMany takes at most this many keys. */
+const GET_MANY_MAX = 10;
+
+/** Reads any number of keys: one getMany per 10, all at once. */
+async function getManyChunked(
+  kv: Deno.Kv,
+  list: Deno.KvKey[],
+): Promise<Deno.KvEntryMaybe<unknown>[]> {
+  if (list.length <= GET_MANY_MAX) return await kv.getMany<unknown[]>(list);
+  const chunks: Deno.KvKey[][] = [];
+  for (let i = 0; i < list.length; i += GET_MANY_MAX) chunks.push(list.slice(i, i + GET_MANY_MAX));
+  return (await Promise.all(chunks.map((c) => kv.getMany<unknown[]>(c)))).flat();
+}
+
+/**
+ * Fast path: ONE getMany (for up to four workspaces) of the session, user, slug index,
+ * workspace, membership, the user's workspace-list counter and their switcher entries by
+ * key, when the hints are present. Null when a hint turns out stale (the caller falls back).
+ */
 async function loadWithHints(c: Ctx, tokenHash: string, slug: string): Promise<Loaded | null> {
   const userId = sessionHints.get(tokenHash);
   const wsId = slugHints.get(slug);
-  if (!userId || !wsId) return null;
+  const listHint = userId ? userWorkspaceHints.get(userId) : undefined;
+  if (!userId || !wsId || !listHint) return null;
   const kv = c.get("kv");
-  const [[sessionE, userE, slugE, wsE, memberE], workspaces] = await Promise.all([
-    kv.getMany<[Session, User, string, Workspace, Membership]>([
-      keys.session(tokenHash),
-      keys.user(userId),
-      keys.workspaceBySlug(slug),
-      keys.workspace(wsId),
-      keys.membership(wsId, userId),
-    ]),
-    listUserWorkspaces(kv, userId),
+  const entries = await getManyChunked(kv, [
+    keys.session(tokenHash),
+    keys.user(userId),
+    keys.workspaceBySlug(slug),
+    keys.workspace(wsId),
+    keys.membership(wsId, userId),
+    keys.userWorkspacesVersion(userId),
+    ...listHint.ids.map((id) => keys.userWorkspace(userId, id)),
   ]);
+  const [sessionE, userE, slugE, wsE, memberE, versionE] = entries as [
+    Deno.KvEntryMaybe<Session>,
+    Deno.KvEntryMaybe<User>,
+    Deno.KvEntryMaybe<string>,
+    Deno.KvEntryMaybe<Workspace>,
+    Deno.KvEntryMaybe<Membership>,
+    Deno.KvEntryMaybe<unknown>,
+  ];
   if (sessionE.value && sessionE.value.userId !== userId) return null;
   if (slugE.value !== wsId) {
     slugHints.delete(slug);
+    return null;
+  }
+  if (versionE.versionstamp !== listHint.versionstamp) {
+    userWorkspaceHints.delete(userId);
     return null;
   }
   const session = await acceptSession(kv, c.get("config"), tokenHash, sessionE);
   if (!session.ok) return session;
   if (!userE.value) return { ok: false, reason: "unknown" };
   const auth: SignedIn = { ok: true, session: session.session, tokenHash, user: userE.value };
+  // Unchanged counter: the same set of entries; their values (names, roles) are fresh.
+  const workspaces = entries.slice(6).map((e) => e.value as UserWorkspace | null)
+    .filter((w): w is UserWorkspace => w !== null);
   const view = wsE.value && memberE.value
     ? { user: userE.value, workspace: wsE.value, membership: memberE.value, workspaces }
     : null;
@@ -152,7 +188,7 @@ async function loadSequential(c: Ctx, slug: string): Promise<Loaded> {
   const kv = c.get("kv");
   const [member, workspaces] = await Promise.all([
     getWorkspaceForMember(kv, slug, auth.user.id),
-    listUserWorkspaces(kv, auth.user.id),
+    listUserWorkspacesAndHint(kv, auth.user.id),
   ]);
   const view = member ? { user: auth.user, ...member, workspaces } : null;
   return { ok: true, auth, view };

@@ -115,6 +115,8 @@ Deno.test("one workspace restores from an export or a full backup without touchi
       (k[0] === "workspaces" && k[1] === wsId) || (k[0] === "audit" && k[1] === wsId) ||
       k[0] === "workspaces_by_slug" && k[1] === slug;
     const wanted = await dump(kv, (k) => !inScope(k));
+    // Switcher-list versions move on every restore that touches a member's switcher half.
+    const elsewhere = (k: Deno.KvKey) => inScope(k) || k[0] === "user_workspaces_version";
 
     for (const source of ["export", "backup"] as const) {
       // Damage the workspace: a member removed (both halves), renamed, an extra audit event.
@@ -130,7 +132,8 @@ Deno.test("one workspace restores from an export or a full backup without touchi
         ...(await kv.get<object>(keys.user(patId))).value,
         name: "Pat 2",
       });
-      const untouched = await dump(kv, inScope);
+      const untouched = await dump(kv, elsewhere);
+      const versionBefore = (await kv.get(keys.userWorkspacesVersion(patId))).versionstamp;
 
       const path = source === "export" ? exportPath : backup.location;
       const dry = await restoreWorkspace(kv, await readWorkspaceSource(path, slug), {
@@ -150,6 +153,11 @@ Deno.test("one workspace restores from an export or a full backup without touchi
       // Backup: the same 3 writes plus that event back, and 1 delete.
       assert.equal(done.sets + done.deletes, 5, done.summary);
       const restored = await dump(kv, (k) => !inScope(k));
+      assert.notEqual(
+        (await kv.get(keys.userWorkspacesVersion(patId))).versionstamp,
+        versionBefore,
+        "the restored member's switcher list version moved",
+      );
       if (source === "backup") assert.deepEqual(restored, wanted);
       else {
         // The export holds no exported-event of itself; everything else is as it was.
@@ -158,7 +166,7 @@ Deno.test("one workspace restores from an export or a full backup without touchi
           wanted.filter((l) => !l.includes("workspace.exported")),
         );
       }
-      assert.deepEqual(await dump(kv, inScope), untouched);
+      assert.deepEqual(await dump(kv, elsewhere), untouched);
       assert.ok((await checkInvariants(kv)).ok);
     }
     await assert.rejects(readWorkspaceSource(exportPath, "someone-else"), /not of workspace/);

@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { attemptsUsed, releaseAttempt, reserveAttempt } from "../../kv/rate_limits.ts";
+
+const subjects = [
+  { bucket: "login-account", subject: "acct" },
+  { bucket: "login-ip", subject: "192.0.2.1" },
+];
+
+Deno.test("releaseAttempt gives back one slot on every counter, never below zero", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const now = Date.now();
+    const first = await reserveAttempt(kv, subjects, 10, 900, now);
+    const second = await reserveAttempt(kv, [subjects[1]], 10, 900, now);
+    assert.ok(first.ok && second.ok);
+    assert.equal(await attemptsUsed(kv, subjects[0], 900, now), 1);
+    assert.equal(await attemptsUsed(kv, subjects[1], 900, now), 2);
+    await releaseAttempt(kv, first);
+    assert.equal(await attemptsUsed(kv, subjects[0], 900, now), 0);
+    assert.equal(await attemptsUsed(kv, subjects[1], 900, now), 1);
+    await releaseAttempt(kv, first); // account counter is at 0 and stays there
+    assert.equal(await attemptsUsed(kv, subjects[0], 900, now), 0);
+    assert.equal(await attemptsUsed(kv, subjects[1], 900, now), 0);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("concurrent releases each take exactly one slot", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const now = Date.now();
+    const reservations = [];
+    for (let i = 0; i < 8; i++) {
+      reservations.push(await reserveAttempt(kv, subjects, 100, 900, now));
+    }
+    await Promise.all(
+      reservations.slice(0, 5).map((r) => r.ok ? releaseAttempt(kv, r) : Promise.resolve()),
+    );
+    assert.equal(await attemptsUsed(kv, subjects[0], 900, now), 3);
+    assert.equal(await attemptsUsed(kv, subjects[1], 900, now), 3);
+  } finally {
+    kv.close();
+  }
+});
