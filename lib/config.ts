@@ -44,6 +44,8 @@ export interface Config {
   signupRateLimitMax: number;
   /** Length of the sign-up window, seconds. */
   signupRateLimitWindow: number;
+  /** Scheduling priority of the password-hashing threads (see lib/password.ts). */
+  passwordHashPriority: "idle" | "low" | "normal";
   /** Largest request body accepted, bytes. */
   bodyLimit: number;
   /** Version string reported by /health. */
@@ -203,6 +205,7 @@ export function loadConfig(env: Env): Config {
     signupRateLimitMax: int(env, "SIGNUP_RATE_LIMIT_MAX", 20, 1, 1_000_000),
     signupRateLimitWindow: int(env, "SIGNUP_RATE_LIMIT_WINDOW", 3600, 1, 30 * DAY),
     trustProxy: bool(env, "TRUST_PROXY", false),
+    passwordHashPriority: oneOf(env, "PASSWORD_HASH_PRIORITY", "idle", ["idle", "low", "normal"]),
     bodyLimit: int(env, "BODY_LIMIT", 64 * 1024, 1024, 100 * 1024 * 1024),
     version: str(env, "APP_VERSION") ?? "0.1.0",
     ...sessionTokenConfig(env, sessionIdleTimeout),

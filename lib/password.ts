@@ -22,6 +22,23 @@ import type { HashReply, HashRequest } from "./password_worker.ts";
 /** argon2id parameters (OWASP ASVS 5.0 / Password Storage Cheat Sheet). */
 export const ARGON2 = { memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
 
+let hashingPriority: "idle" | "low" | "normal" = "idle";
+
+/**
+ * Sets the hashing threads' scheduling priority (PASSWORD_HASH_PRIORITY), before the first
+ * hash. `idle` (default) lets any request preempt hashing at once, so pages stay fast while
+ * people sign in; under sustained full CPU load sign-ins then wait. `low` (nice 19) and
+ * `normal` trade page latency for sign-in latency.
+ *
+ * @example
+ * ```ts
+ * setHashingPriority(config.passwordHashPriority);
+ * ```
+ */
+export function setHashingPriority(priority: "idle" | "low" | "normal"): void {
+  hashingPriority = priority;
+}
+
 /** Shortest and longest password accepted, in characters. */
 export const PASSWORD_MIN = 8;
 export const PASSWORD_MAX = 1024;
@@ -97,7 +114,7 @@ async function workerHasher(): Promise<Hasher> {
     }
   };
   const spawn = (): Worker => {
-    const worker = new Worker(url, { name: "argon2" });
+    const worker = new Worker(url, { name: "argon2", workerData: { priority: hashingPriority } });
     worker.unref();
     sent.set(worker, []);
     worker.on("message", (reply: HashReply) => {

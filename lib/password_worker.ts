@@ -15,7 +15,7 @@
  * ```
  * @module
  */
-import { parentPort } from "node:worker_threads";
+import { parentPort, workerData } from "node:worker_threads";
 import { hashSync, verifySync } from "@node-rs/argon2";
 
 /** A request to the worker. */
@@ -38,7 +38,11 @@ const SCHED_IDLE = 5;
 /** Fallback: the lowest nice value. */
 const HASHING_NICE = 19;
 
-function lowerPriority(): boolean {
+/** How the pool asks this worker to run (PASSWORD_HASH_PRIORITY). */
+export type HashingPriority = "idle" | "low" | "normal";
+
+function lowerPriority(priority: HashingPriority): boolean {
+  if (priority === "normal") return false;
   // On Linux, scheduling policy and nice value are per thread (given a thread id); elsewhere
   // the same calls would lower the whole process, so they are skipped there.
   if (Deno.build.os !== "linux") return false;
@@ -53,7 +57,9 @@ function lowerPriority(): boolean {
     // loop answering a request) wakes on its CPU; nice 19 alone may first let it finish
     // its time slice.
     const param = new Int32Array([0]); // struct sched_param { int sched_priority = 0 }
-    if (libc.symbols.sched_setscheduler(tid, SCHED_IDLE, param) === 0) return true;
+    if (priority === "idle" && libc.symbols.sched_setscheduler(tid, SCHED_IDLE, param) === 0) {
+      return true;
+    }
     const PRIO_PROCESS = 0;
     return libc.symbols.setpriority(PRIO_PROCESS, tid, HASHING_NICE) === 0;
   } catch {
@@ -61,7 +67,9 @@ function lowerPriority(): boolean {
   }
 }
 
-const lowPriority = lowerPriority();
+const lowPriority = lowerPriority(
+  (workerData as { priority?: HashingPriority } | undefined)?.priority ?? "idle",
+);
 
 parentPort?.on("message", (request: HashRequest) => {
   const { id, op, password, phc, options } = request;

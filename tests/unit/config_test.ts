@@ -66,3 +66,12 @@ Deno.test("config: main.ts exits 1 with one clear line for a bad variable", asyn
   assert.match(stderr, /Configuration error: PORT must be a whole number/);
   assert.doesNotMatch(stderr, /at \w+ \(/); // no stack trace
 });
+
+Deno.test("config: PASSWORD_HASH_PRIORITY is idle, low or normal", () => {
+  assert.equal(loadConfig({}).passwordHashPriority, "idle");
+  assert.equal(loadConfig({ PASSWORD_HASH_PRIORITY: "normal" }).passwordHashPriority, "normal");
+  assert.throws(
+    () => loadConfig({ PASSWORD_HASH_PRIORITY: "high" }),
+    /PASSWORD_HASH_PRIORITY must be one of/,
+  );
+});
