@@ -47,10 +47,11 @@ export type SessionFailure = "missing" | "unknown" | "idle_timeout" | "expired";
  * Why a session ended, as the token endpoint and the status banner report it:
  * `logout` (signed out in this browser), `revoked` (signed out from another device),
  * `signed_out_everywhere`, `password_changed`, `expired`, `idle_timeout`,
- * `removed_from_workspace`.
+ * `removed_from_workspace`, `switched_account` (this browser signed in as another account).
  */
 export type RevocationReason =
   | "logout"
+  | "switched_account"
   | "revoked"
   | "signed_out_everywhere"
   | "password_changed"
@@ -119,7 +120,7 @@ export function addRevocationEvent(
 }
 
 /** Reasons a person causes on the device itself: no warning event for these. */
-const OWN_DOING: ReadonlySet<RevocationReason> = new Set(["logout"]);
+const OWN_DOING: ReadonlySet<RevocationReason> = new Set(["logout", "switched_account"]);
 
 /**
  * Records a committed revocation for operators: a breadcrumb always, and a warning event when
@@ -315,17 +316,20 @@ export async function endSession(
  * @example
  * ```ts
  * await revokeSessionByToken(kv, cookieToken); // reason "logout"
+ * // Signing in over a session: another account's session ends as "switched_account".
+ * await revokeSessionByToken(kv, old, (s) => s.userId === user.id ? "logout" : "switched_account");
  * ```
  */
 export async function revokeSessionByToken(
   kv: Deno.Kv,
   token: string,
-  reason: RevocationReason = "logout",
+  reason: RevocationReason | ((s: Session) => RevocationReason) = "logout",
 ): Promise<Session | null> {
   const tokenHash = sha256Hex(token);
   const entry = await kv.get<Session>(keys.session(tokenHash));
   if (!entry.value) return null;
-  await endSession(kv, tokenHash, entry as Deno.KvEntry<Session>, reason);
+  const why = typeof reason === "function" ? reason(entry.value) : reason;
+  await endSession(kv, tokenHash, entry as Deno.KvEntry<Session>, why);
   return entry.value;
 }
 

@@ -33,7 +33,7 @@ import { currentSigningKey, mintAccessToken, publishedKeys } from "../lib/tokens
 import { breadcrumb, captureWarning } from "../lib/observability.ts";
 
 /** Reasons a person caused themselves: no warning event for these. */
-const SELF_INFLICTED = new Set(["missing", "logout"]);
+const SELF_INFLICTED = new Set(["missing", "logout", "switched_account"]);
 
 /** Body of a successful `POST /api/token`. */
 export interface TokenResponse {
