@@ -280,8 +280,12 @@ export class SessionKeeper {
           return "signed_out" as const;
         }
         if (res.status === 403 && this.#opts.workspace) {
-          // Not a member of this page's workspace any more.
-          this.#signedOut("removed_from_workspace", false);
+          const body = await res.json().catch(() => ({}));
+          // Someone else's session now, or not a member of this page's workspace any more.
+          this.#signedOut(
+            this.#foreign(body.userId) ? SWITCHED_ACCOUNT : "removed_from_workspace",
+            false,
+          );
           return "signed_out" as const;
         }
         if (!res.ok) return res.status >= 502 && res.status <= 504 ? "network" : "error";

@@ -158,7 +158,14 @@ export function tokenRoutes(): Hono<AppEnv> {
       currentSigningKey(kv, config, now, pointerE.value),
     ]);
     if (options.workspace && !membership?.value) {
-      return problem(c, 403, "forbidden", "You are not a member of that workspace.");
+      // With whose session: a page of another account tells "not a member" from "not you".
+      c.header("Cache-Control", "no-store");
+      return c.json({
+        error: "forbidden",
+        message: "You are not a member of that workspace.",
+        requestId: c.get("requestId"),
+        userId,
+      }, 403);
     }
     const active = membership?.value && wsId
       ? { id: wsId, slug: membership.value.slug, role: membership.value.role }
