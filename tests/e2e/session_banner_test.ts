@@ -346,13 +346,15 @@ Deno.test({
         closeEventStreams();
         await a.waitForSelector(".status-banner-region[data-state=reconnecting]");
         await signUp(b, srv.url, true);
-        srv.gate.failEvents = false;
 
+        // With the channel still down, only the token (B's broadcast, or A's own refresh, both
+        // for the new account now) can tell A: it must refuse it and say why.
         await a.waitForSelector(".status-banner-region[data-state=signed_out]", { timeout: 5000 });
         assert.equal(await banner(a).getAttribute("data-reason"), "switched_account");
         assert.match(await banner(a).innerText(), /signed in as another account in another tab/);
+        srv.gate.failEvents = false;
         // Tab B, the new account, is not signed out by A's trouble.
-        await b.waitForSelector("html[data-live=open]");
+        await b.waitForSelector("html[data-live=open]", { timeout: 10_000 });
         assert.equal(await banner(b).getAttribute("data-state"), "hidden");
         assert.notEqual(await b.locator(".who").innerText(), xName);
         // A stops: no more token requests, no live channel.
