@@ -87,6 +87,28 @@ function countRequests(page: Page) {
   return counts;
 }
 
+/**
+ * Records, from the page's first script, every text a live region (aria-live) takes and every
+ * idle-warning text shown, into `window.__liveLog` / `window.__idleLog`.
+ */
+const RECORD_BANNER = `(() => {
+  const live = (window.__liveLog = []);
+  const idle = (window.__idleLog = []);
+  const last = new Map();
+  const look = () => {
+    for (const el of document.querySelectorAll("[aria-live]")) {
+      const text = el.textContent.trim();
+      if (last.get(el) !== text) { last.set(el, text); if (text) live.push(text); }
+    }
+    const shown = document.querySelector(".status-banner.status-idle p");
+    const text = shown ? shown.textContent : "";
+    if (text && idle[idle.length - 1] !== text) idle.push(text);
+  };
+  new MutationObserver(look).observe(document, {
+    subtree: true, childList: true, characterData: true, attributes: true,
+  });
+})();`;
+
 /** Makes the page's clock (Date.now) run `skewMs` off the real one, from its first script. */
 function skewClock(skewMs: number): string {
   return `{ const real = Date.now.bind(Date); Date.now = () => real() + ${skewMs}; }`;
@@ -202,9 +224,16 @@ Deno.test({
       });
       try {
         const context = await browser.newContext();
+        await context.addInitScript(RECORD_BANNER);
         const page = await context.newPage();
         const path = await signUp(page, srv.url);
         await page.waitForSelector(".status-banner-region[data-state=idle]", { timeout: 6000 });
+        // The countdown starts from the time really left (IDLE_WARNING = 4 s), not a stale clock.
+        const firstIdle = await page.evaluate(() =>
+          (globalThis as unknown as { __idleLog: string[] }).__idleLog[0]
+        );
+        const firstSeconds = Number(/in (\d+) seconds?/.exec(firstIdle)?.[1]);
+        assert.ok(firstSeconds >= 1 && firstSeconds <= 4, `first countdown: ${firstIdle}`);
         assert.match(
           await banner(page).innerText(),
           /signed out in \d+ seconds? for inactivity/,
@@ -221,6 +250,15 @@ Deno.test({
         });
         assert.equal(await banner(page).getAttribute("data-reason"), "idle_timeout");
         assert.match(await banner(page).innerText(), /inactivity/);
+        // Screen readers hear each state once, not every tick of the visible countdown.
+        const { live, idle } = await page.evaluate(() => {
+          const w = globalThis as unknown as { __liveLog: string[]; __idleLog: string[] };
+          return { live: w.__liveLog, idle: w.__idleLog };
+        });
+        assert.ok(idle.length >= 4, `the visible countdown ticks: ${JSON.stringify(idle)}`);
+        const warnings = live.filter((t) => /signed out (in|within) .* for inactivity/.test(t));
+        assert.equal(warnings.length, 2, `live announcements: ${JSON.stringify(live)}`);
+        assert.match(live.at(-1)!, /signed out after a period of inactivity/);
         // The page is honest: the session really is gone on the server.
         const res = await page.request.post(`${srv.url}/api/token`, {
           headers: { origin: srv.url },
