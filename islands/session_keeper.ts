@@ -243,14 +243,17 @@ export class SessionKeeper {
   ): Promise<"ok" | "skipped" | "network" | "error" | "signed_out"> {
     if (this.#stopped) return "signed_out";
     const run = async () => {
+      const enough = () => {
+        const t = this.#token;
+        return !opts.stayActive && !!t && this.#fresh(t) && (opts.after ?? 0) <= t.receivedAt;
+      };
       if (this.#stopped) return "signed_out" as const;
-      const t = this.#token;
-      if (!opts.stayActive && t && this.#fresh(t) && (opts.after ?? 0) <= t.receivedAt) {
-        return "skipped" as const;
-      }
+      if (enough()) return "skipped" as const;
       const wait = this.#lastFetchAt + MIN_REFRESH_GAP_MS - Date.now();
       if (wait > 0 && !opts.stayActive) await new Promise((r) => setTimeout(r, wait));
       if (this.#stopped) return "signed_out" as const;
+      // Again after the wait: another tab may have brought a fresh token meanwhile.
+      if (enough()) return "skipped" as const;
       this.#lastFetchAt = Date.now();
       this.#timer("slow", 1000, () => {
         if (this.#view.kind === "hidden") this.#show({ kind: "refreshing" });

@@ -333,13 +333,27 @@ Deno.test({
         await ahead.addInitScript(skewClock(60 * 60_000));
         const behind = await browser.newContext();
         await behind.addInitScript(skewClock(-30_000));
+        // And one whose server answers nonsense (every token already "expired"): the floor
+        // between refreshes still holds it to about one request a second.
+        const nonsense = await browser.newContext();
+        await nonsense.route("**/api/token", async (route) => {
+          const res = await route.fetch();
+          const body = await res.json();
+          if (res.ok()) body.expiresInMs = 0;
+          await route.fulfill({ response: res, json: body });
+        });
         const pages = [await ahead.newPage(), await behind.newPage()];
         const counts = pages.map(countRequests);
-        await Promise.all(pages.map((p) => signUp(p, srv.url)));
+        const floored = await nonsense.newPage();
+        const flooredCount = countRequests(floored);
+        await Promise.all([...pages, floored].map((p) => signUp(p, srv.url)));
         await Promise.all(pages.map((p) => p.waitForSelector("html[data-live=open]")));
         const start = counts.map((c) => c.token);
+        const flooredStart = flooredCount.token;
         // 6.5 s: three refresh cycles, and the first token's stream ends (token_expired) at 4 s.
         await new Promise((r) => setTimeout(r, 6_500));
+        const flooredMade = flooredCount.token - flooredStart;
+        assert.ok(flooredMade <= 8, `${flooredMade} token requests in 6.5 s with a 1 s floor`);
         for (const [i, name] of ["ahead", "behind"].entries()) {
           const made = counts[i].token - start[i];
           assert.ok(made >= 2 && made <= 4, `${name}: ${made} token requests in 3 cycles`);
@@ -353,6 +367,7 @@ Deno.test({
         }
         await ahead.close();
         await behind.close();
+        await nonsense.close();
       } finally {
         await srv.stop();
         srv.kv.close();
