@@ -19,7 +19,7 @@ export interface PageContext {
   stylesheet: string;
   islandsScript: string | null;
   /** Signed-in user, for the header. */
-  user?: { name: string; email: string } | null;
+  user?: { name: string; email: string; id?: string } | null;
   switcher?: WorkspaceSwitcherProps | null;
   /** Status banner settings (seconds); null turns the banner off (STATUS_BANNER=off). */
   banner?: { refreshBuffer: number; idleWarning: number } | null;
@@ -86,6 +86,7 @@ export function Layout({ page, title, children, narrow }: LayoutProps) {
               mode: "live" as const,
               ...page.banner,
               workspace: page.switcher?.current?.slug ?? null,
+              userId: page.user.id ?? null,
             }}
           />
         )}
@@ -93,7 +94,12 @@ export function Layout({ page, title, children, narrow }: LayoutProps) {
           <Island
             name="StatusBanner"
             component={StatusBanner}
-            props={{ mode: "announce_signed_out" as const, ...page.banner, workspace: null }}
+            props={{
+              mode: "announce_signed_out" as const,
+              ...page.banner,
+              workspace: null,
+              userId: null,
+            }}
           />
         )}
         <main id="main" class={narrow ? "narrow" : undefined} tabIndex={-1}>

@@ -5,13 +5,17 @@
  * ("Sign in again" returns to this page), or something went wrong ("Try again", "Sign out").
  * The work is done by {@link SessionKeeper}; this file only renders its view.
  *
+ * Screen readers: the visible banner is not a live region (its countdowns tick every second);
+ * two visually hidden live regions carry a sentence that changes only with the state (and,
+ * for the idle warning, with the minute), so each change is announced once.
+ *
  * On the sign-in page after a sign-out it renders nothing and tells the other tabs
  * (`mode: "announce_signed_out"`), so a sign-out by a plain form post reaches them too.
  *
  * @example
  * ```tsx
  * <Island name="StatusBanner" component={StatusBanner}
- *   props={{ mode: "live", refreshBuffer: 120, idleWarning: 300, workspace: "acme" }} />
+ *   props={{ mode: "live", refreshBuffer: 120, idleWarning: 300, workspace: "acme", userId }} />
  * ```
  * @module
  */
@@ -24,11 +28,14 @@ export interface StatusBannerProps {
   refreshBuffer: number;
   idleWarning: number;
   workspace: string | null;
+  /** The page's user (opaque id); the banner refuses tokens for anyone else. */
+  userId: string | null;
 }
 
 /** What each sign-out reason means to the person. */
 export const SIGNED_OUT_TEXT: Record<string, string> = {
   logout: "You signed out in another tab.",
+  switched_account: "You signed in as another account in another tab.",
   revoked: "You were signed out from another device.",
   signed_out_everywhere: "You were signed out of all devices.",
   password_changed: "Your password was changed, so you were signed out here.",
@@ -41,6 +48,28 @@ function seconds(ms: number): number {
   return Math.max(0, Math.ceil(ms / 1000));
 }
 
+/** The sentence for screen readers: changes with the state, not with each second. */
+export function announcement(view: BannerView, now: number): string {
+  switch (view.kind) {
+    case "hidden":
+      return "";
+    case "refreshing":
+      return "Refreshing your session…";
+    case "idle": {
+      const minutes = Math.ceil(Math.max(0, view.deadline - now) / 60_000);
+      return minutes <= 1
+        ? "You'll be signed out within a minute for inactivity."
+        : `You'll be signed out in ${minutes} minutes for inactivity.`;
+    }
+    case "reconnecting":
+      return "Connection lost. Reconnecting automatically.";
+    case "signed_out":
+      return `You're signed out. ${SIGNED_OUT_TEXT[view.reason] ?? "Your session has ended."}`;
+    case "error":
+      return "Something went wrong while checking your session.";
+  }
+}
+
 function inWords(ms: number): string {
   const s = seconds(ms);
   if (s < 90) return `${s} second${s === 1 ? "" : "s"}`;
@@ -50,7 +79,8 @@ function inWords(ms: number): string {
 
 export default function StatusBanner(props: StatusBannerProps) {
   const [view, setView] = useState<BannerView>({ kind: "hidden" });
-  const [now, setNow] = useState(() => Date.now());
+  // Only forces a re-render each second; the time itself is read below, at render.
+  const [, setTick] = useState(0);
   const keeper = useRef<SessionKeeper | null>(null);
 
   useEffect(() => {
@@ -69,10 +99,11 @@ export default function StatusBanner(props: StatusBannerProps) {
   const ticking = view.kind === "idle" || view.kind === "reconnecting";
   useEffect(() => {
     if (!ticking) return;
-    setNow(Date.now());
-    const t = setInterval(() => setNow(Date.now()), 1000);
+    const t = setInterval(() => setTick((n) => n + 1), 1000);
     return () => clearInterval(t);
   }, [ticking, view]);
+  // Read at render: a countdown that just appeared starts from the real time left.
+  const now = Date.now();
 
   if (props.mode === "announce_signed_out") return null;
   const here = typeof location === "undefined" ? "/" : location.pathname + location.search;
@@ -134,21 +165,22 @@ export default function StatusBanner(props: StatusBannerProps) {
       break;
   }
 
-  // The live region stays in the page (empty while hidden) so screen readers announce changes.
+  // The live regions stay in the page (empty while hidden) so screen readers announce changes.
   const urgent = view.kind === "signed_out" || view.kind === "error";
+  const said = announcement(view, now);
   return (
     <div
       class="status-banner-region"
-      aria-live={urgent ? "assertive" : "polite"}
-      aria-atomic="true"
       data-state={view.kind}
       data-reason={view.kind === "signed_out" ? view.reason : undefined}
     >
-      {body && (
-        <div class={`status-banner status-${view.kind}`} role={urgent ? "alert" : "status"}>
-          {body}
-        </div>
-      )}
+      <div class="visually-hidden" aria-live="polite" aria-atomic="true">
+        {urgent ? "" : said}
+      </div>
+      <div class="visually-hidden" aria-live="assertive" aria-atomic="true">
+        {urgent ? said : ""}
+      </div>
+      {body && <div class={`status-banner status-${view.kind}`}>{body}</div>}
     </div>
   );
 }

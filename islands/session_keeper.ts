@@ -9,10 +9,18 @@
  * - Holds the live channel (`GET /api/events`), reconnecting with backoff and `Last-Event-ID`.
  * - Any sign-out (this tab's form, another tab, the server's revocation event, a refused
  *   refresh) stops everything and is broadcast, so every tab says so within a second.
+ * - Times come from the server as durations ("ms left"), turned into deadlines on this
+ *   browser's clock when the answer arrives, so a device clock that is wrong shifts nothing.
+ *   Refreshes are at least {@link MIN_REFRESH_GAP_MS} apart whatever the timers say.
+ * - A token is only used when it is for the page's own user: this browser may have signed in
+ *   as someone else in another tab, and then this page says so instead of carrying on.
  *
  * @example
  * ```ts
- * const keeper = new SessionKeeper({ refreshBuffer: 120, idleWarning: 300, workspace: null }, render);
+ * const keeper = new SessionKeeper(
+ *   { refreshBuffer: 120, idleWarning: 300, workspace: null, userId: "01j…" },
+ *   render,
+ * );
  * keeper.start();
  * ```
  * @module
@@ -33,10 +41,15 @@ export interface KeeperOptions {
   idleWarning: number;
   /** Slug of the workspace the page shows, for the token's active workspace. */
   workspace: string | null;
+  /** The (opaque) id of the user the page was rendered for; tokens for anyone else are refused. */
+  userId: string | null;
 }
 
+/** A token and its deadlines, all on this browser's clock (ms). */
 interface TokenInfo {
   token: string;
+  userId: string;
+  sessionId: string;
   expiresAt: number;
   idleExpiresAt: number;
   sessionExpiresAt: number;
@@ -45,9 +58,9 @@ interface TokenInfo {
 }
 
 type Message =
-  | { type: "token?" }
+  | { type: "token?"; userId: string | null }
   | { type: "token"; info: TokenInfo }
-  | { type: "signed_out"; reason: string };
+  | { type: "signed_out"; reason: string; userId?: string | null };
 
 /** BroadcastChannel and Web Lock names shared by every tab of the origin. */
 export const CHANNEL_NAME = "lodge-session";
@@ -55,6 +68,16 @@ const LOCK_NAME = "lodge-token-refresh";
 
 /** Reconnect delays, seconds (the last repeats). */
 const BACKOFF = [1, 2, 4, 8, 15, 30];
+
+/**
+ * The least time between two token requests of one tab, ms: whatever goes wrong with the
+ * timers (a clock jump, a server answering nonsense), a tab never refreshes in a tight loop.
+ * The shortest configurable refresh cycle (ACCESS_TOKEN_TTL=2, REFRESH_BUFFER=1) is 1 s.
+ */
+export const MIN_REFRESH_GAP_MS = 1000;
+
+/** The banner reason for "this browser is now signed in as another account". */
+export const SWITCHED_ACCOUNT = "switched_account";
 
 /**
  * Tells every other tab that this browser signed out (the sign-in page calls it too).
@@ -83,6 +106,11 @@ export class SessionKeeper {
   #timers = new Map<string, ReturnType<typeof setTimeout>>();
   #attempts = 0;
   #stopped = false;
+  /** When this tab last asked the server for a token (its clock, ms). */
+  #lastFetchAt = -Infinity;
+  /** The live channel failed before saying "ready": its token may be refused, get a new one. */
+  #channelRefused = false;
+  #connectedAt = 0;
   #cleanup: (() => void)[] = [];
 
   constructor(opts: KeeperOptions, render: (v: BannerView) => void) {
@@ -131,11 +159,11 @@ export class SessionKeeper {
       if (action.origin === location.origin && signsOut) {
         // Tell the other tabs now: this page is about to navigate away.
         this.#stop();
-        this.#post({ type: "signed_out", reason: "logout" });
+        this.#post({ type: "signed_out", reason: "logout", userId: this.#opts.userId });
       }
     });
     // Ask open tabs for their token; fetch one only if nobody answers quickly.
-    this.#post({ type: "token?" });
+    this.#post({ type: "token?", userId: this.#opts.userId });
     this.#timer("first", this.#channel ? 150 : 0, () => {
       if (this.#token) this.#connect();
       else void this.refresh().then(() => this.#connect());
@@ -162,14 +190,29 @@ export class SessionKeeper {
     this.#channel?.postMessage(m);
   }
 
+  /** Whether a user id is someone other than the page's user (unknown ids never are). */
+  #foreign(userId: string | null | undefined): boolean {
+    return !!userId && !!this.#opts.userId && userId !== this.#opts.userId;
+  }
+
   #onMessage(m: Message) {
     if (this.#stopped) return;
     if (m.type === "token?") {
-      if (this.#fresh(this.#token)) this.#post({ type: "token", info: this.#token! });
+      if (this.#fresh(this.#token) && !this.#foreign(m.userId)) {
+        this.#post({ type: "token", info: this.#token! });
+      }
     } else if (m.type === "token") {
+      if (this.#foreign(m.info.userId)) {
+        // Another tab got a token for someone else: this browser may have signed in as another
+        // account. Never use it; ask the server what this browser's session is now.
+        void this.refresh({ after: Date.now() });
+        return;
+      }
       if (m.info.workspace !== this.#opts.workspace && this.#opts.workspace !== null) return;
       if (!this.#token || m.info.expiresAt > this.#token.expiresAt) this.#adopt(m.info);
     } else if (m.type === "signed_out") {
+      // Another account's sign-out (a stale tab of the previous account) is not ours.
+      if (this.#foreign(m.userId)) return;
       this.#signedOut(m.reason, false);
     }
   }
@@ -178,10 +221,17 @@ export class SessionKeeper {
     return !!t && t.expiresAt - Date.now() > this.#opts.refreshBuffer * 1000;
   }
 
+  /** Back online or visible again: refresh if needed, and reconnect now, not at the backoff. */
   #wake() {
     if (this.#stopped) return;
-    if (!this.#fresh(this.#token)) void this.refresh();
-    else if (!this.#es || this.#view.kind === "reconnecting") this.retryNow();
+    const channelDown = !this.#es || this.#es.readyState === EventSource.CLOSED ||
+      this.#view.kind === "reconnecting";
+    if (channelDown) {
+      this.#attempts = 0;
+      void this.retryNow();
+    } else if (!this.#fresh(this.#token)) {
+      void this.refresh();
+    }
   }
 
   /**
@@ -193,16 +243,24 @@ export class SessionKeeper {
   ): Promise<"ok" | "skipped" | "network" | "error" | "signed_out"> {
     if (this.#stopped) return "signed_out";
     const run = async () => {
+      const enough = () => {
+        const t = this.#token;
+        return !opts.stayActive && !!t && this.#fresh(t) && (opts.after ?? 0) <= t.receivedAt;
+      };
       if (this.#stopped) return "signed_out" as const;
-      const t = this.#token;
-      if (!opts.stayActive && t && this.#fresh(t) && (opts.after ?? 0) <= t.receivedAt) {
-        return "skipped" as const;
-      }
+      if (enough()) return "skipped" as const;
+      const wait = this.#lastFetchAt + MIN_REFRESH_GAP_MS - Date.now();
+      if (wait > 0 && !opts.stayActive) await new Promise((r) => setTimeout(r, wait));
+      if (this.#stopped) return "signed_out" as const;
+      // Again after the wait: another tab may have brought a fresh token meanwhile.
+      if (enough()) return "skipped" as const;
+      this.#lastFetchAt = Date.now();
       this.#timer("slow", 1000, () => {
         if (this.#view.kind === "hidden") this.#show({ kind: "refreshing" });
       });
       try {
         let res: Response;
+        const askedAt = Date.now();
         try {
           res = await fetch("/api/token", {
             method: "POST",
@@ -225,20 +283,36 @@ export class SessionKeeper {
           return "signed_out" as const;
         }
         if (res.status === 403 && this.#opts.workspace) {
-          // Not a member of this page's workspace any more.
-          this.#signedOut("removed_from_workspace", false);
+          const body = await res.json().catch(() => ({}));
+          // Someone else's session now, or not a member of this page's workspace any more.
+          this.#signedOut(
+            this.#foreign(body.userId) ? SWITCHED_ACCOUNT : "removed_from_workspace",
+            false,
+          );
           return "signed_out" as const;
         }
         if (!res.ok) return res.status >= 502 && res.status <= 504 ? "network" : "error";
         const body = await res.json();
+        if (this.#stopped) return "signed_out" as const;
+        if (this.#foreign(body.userId)) {
+          // The cookie is someone else's now (signed in as another account in another tab).
+          this.#signedOut(SWITCHED_ACCOUNT, false);
+          return "signed_out" as const;
+        }
+        // Deadlines from "ms left", counted from when we asked: never later than the server's.
         const info: TokenInfo = {
           token: body.token,
-          expiresAt: Date.parse(body.expiresAt),
-          idleExpiresAt: Date.parse(body.sessionIdleExpiresAt),
-          sessionExpiresAt: Date.parse(body.sessionExpiresAt),
+          userId: body.userId,
+          sessionId: body.sessionId,
+          expiresAt: askedAt + Number(body.expiresInMs),
+          idleExpiresAt: askedAt + Number(body.sessionIdleExpiresInMs),
+          sessionExpiresAt: askedAt + Number(body.sessionExpiresInMs),
           workspace: body.workspace?.slug ?? null,
           receivedAt: Date.now(),
         };
+        if (![info.expiresAt, info.idleExpiresAt, info.sessionExpiresAt].every(isFinite)) {
+          return "error" as const;
+        }
         this.#adopt(info);
         this.#post({ type: "token", info });
         // Hold the lock a moment so the token reaches tabs queued behind it before they look.
@@ -260,7 +334,7 @@ export class SessionKeeper {
   }
 
   #adopt(info: TokenInfo) {
-    if (this.#stopped) return;
+    if (this.#stopped || this.#foreign(info.userId)) return;
     this.#token = info;
     const now = Date.now();
     this.#timer("refresh", info.expiresAt - this.#opts.refreshBuffer * 1000 - now, () => {
@@ -288,8 +362,12 @@ export class SessionKeeper {
   async retryNow(): Promise<void> {
     if (this.#stopped) return;
     clearTimeout(this.#timers.get("retry"));
-    if (!this.#fresh(this.#token)) {
-      const r = await this.refresh({ after: Date.now() });
+    // A channel refused before "ready" may have been refused for its token: get a newer one
+    // (unless another tab already brought one after that attempt).
+    if (!this.#fresh(this.#token) || this.#channelRefused) {
+      const r = await this.refresh({
+        after: this.#channelRefused ? this.#connectedAt : Date.now(),
+      });
       if (r !== "ok" && r !== "skipped") return;
     }
     this.#connect();
@@ -312,6 +390,8 @@ export class SessionKeeper {
     if (this.#lastEventId) params.set("last_event_id", this.#lastEventId);
     const es = new EventSource(`/api/events?${params}`);
     this.#es = es;
+    this.#connectedAt = Date.now();
+    let ready = false;
     // A connection can die without an error event (sleep, a dropped NAT entry): if nothing,
     // not even a heartbeat, arrives for 2.5 heartbeats, treat the channel as lost.
     let heartbeatMs = 30_000;
@@ -335,6 +415,8 @@ export class SessionKeeper {
         if (seconds > 0) heartbeatMs = seconds * 1000;
       } catch { /* keep the default */ }
       alive();
+      ready = true;
+      this.#channelRefused = false;
       this.#attempts = 0;
       document.documentElement.dataset.live = "open";
       if (this.#view.kind === "reconnecting" || this.#view.kind === "error") {
@@ -371,6 +453,7 @@ export class SessionKeeper {
     es.onerror = () => {
       if (this.#stopped || this.#es !== es) return;
       clearTimeout(this.#timers.get("watchdog"));
+      if (!ready) this.#channelRefused = true;
       // Take reconnection into our own hands: the token in the URL may be stale by then.
       es.close();
       this.#es = null;
@@ -381,7 +464,7 @@ export class SessionKeeper {
   #signedOut(reason: string, broadcast: boolean) {
     if (this.#stopped && this.#view.kind === "signed_out") return;
     this.#stop();
-    if (broadcast) this.#post({ type: "signed_out", reason });
+    if (broadcast) this.#post({ type: "signed_out", reason, userId: this.#opts.userId });
     this.#show({ kind: "signed_out", reason });
   }
 }

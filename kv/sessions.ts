@@ -13,7 +13,7 @@ import * as keys from "./keys.ts";
 import { newId, randomToken, sha256Hex } from "../lib/crypto.ts";
 import { HintCache } from "./db.ts";
 import { addUserEvent } from "./events.ts";
-import { breadcrumb } from "../lib/observability.ts";
+import { breadcrumb, captureWarning } from "../lib/observability.ts";
 
 /**
  * Token hash → user id hints, so a page can fetch the session and the user's records in
@@ -47,10 +47,11 @@ export type SessionFailure = "missing" | "unknown" | "idle_timeout" | "expired";
  * Why a session ended, as the token endpoint and the status banner report it:
  * `logout` (signed out in this browser), `revoked` (signed out from another device),
  * `signed_out_everywhere`, `password_changed`, `expired`, `idle_timeout`,
- * `removed_from_workspace`.
+ * `removed_from_workspace`, `switched_account` (this browser signed in as another account).
  */
 export type RevocationReason =
   | "logout"
+  | "switched_account"
   | "revoked"
   | "signed_out_everywhere"
   | "password_changed"
@@ -62,6 +63,8 @@ export type RevocationReason =
 export interface SessionRevocation {
   reason: RevocationReason;
   sessionId: string;
+  /** Whose session it was (opaque id), so a later refusal can still say whose it was. */
+  userId?: string;
   at: number;
   expiresAt: number;
 }
@@ -89,6 +92,7 @@ export function addSessionRevocation(
   const record: SessionRevocation = {
     reason,
     sessionId,
+    userId,
     at: now,
     expiresAt: now + REVOCATION_MEMORY_MS,
   };
@@ -113,6 +117,33 @@ export function addRevocationEvent(
   now = Date.now(),
 ): void {
   addUserEvent(op, userId, "session.revoked", { sessionIds, reason }, now);
+}
+
+/** Reasons a person causes on the device itself: no warning event for these. */
+const OWN_DOING: ReadonlySet<RevocationReason> = new Set(["logout", "switched_account"]);
+
+/**
+ * Records a committed revocation for operators: a breadcrumb always, and a warning event when
+ * the person did not cause it on the device that loses its session (signed out from another
+ * device, all devices, password changed elsewhere, expired). Captured here, at revocation
+ * time, because a device usually learns of it over the live channel and never asks
+ * `POST /api/token` again, so a refusal-time warning would miss most of them.
+ *
+ * @example
+ * ```ts
+ * noteRevocation(userId, "password_changed", 3); // breadcrumb + warning event
+ * ```
+ */
+export function noteRevocation(
+  userId: string,
+  reason: RevocationReason,
+  count: number,
+  message = count === 1 ? "session revoked" : "sessions revoked",
+): void {
+  breadcrumb("session", message, { reason, userId, count });
+  if (!OWN_DOING.has(reason)) {
+    captureWarning("session ended unexpectedly", { reason, userId, count });
+  }
 }
 
 /**
@@ -225,7 +256,7 @@ export async function acceptSession(
   if (!s) return { ok: false, reason: "unknown" };
   const failure = sessionExpiry(policy, s, now);
   if (failure) {
-    await deleteSession(kv, tokenHash, s, failure, now);
+    await endSession(kv, tokenHash, entry as Deno.KvEntry<Session>, failure, now);
     return { ok: false, reason: failure };
   }
   if (now - s.lastSeenAt >= policy.sessionTouchInterval * 1000) {
@@ -252,17 +283,30 @@ export async function loadSession(
   return acceptSession(kv, policy, tokenHash, entry, now);
 }
 
-async function deleteSession(
+/**
+ * Ends the session in `entry` with `reason` (session, index, reason record and event in one
+ * atomic, checked on the entry, so of several requests or streams noticing the same expiry
+ * exactly one ends it and reports it). False when someone else changed it first.
+ *
+ * @example
+ * ```ts
+ * const entry = await kv.get<Session>(keys.session(tokenHash));
+ * if (entry.value && sessionExpiry(config, entry.value)) await endSession(kv, tokenHash, entry, "expired");
+ * ```
+ */
+export async function endSession(
   kv: Deno.Kv,
   tokenHash: string,
-  s: Session,
+  entry: Deno.KvEntry<Session>,
   reason: RevocationReason,
   now = Date.now(),
-): Promise<void> {
+): Promise<boolean> {
+  const s = entry.value;
   const op = addSessionRevocation(kv.atomic(), s.userId, s.id, tokenHash, reason, now);
   addRevocationEvent(op, s.userId, [s.id], reason, now);
-  await op.commit();
-  breadcrumb("session", "session revoked", { reason, userId: s.userId, count: 1 });
+  const res = await op.check(entry).commit();
+  if (res.ok) noteRevocation(s.userId, reason, 1);
+  return res.ok;
 }
 
 /**
@@ -272,17 +316,20 @@ async function deleteSession(
  * @example
  * ```ts
  * await revokeSessionByToken(kv, cookieToken); // reason "logout"
+ * // Signing in over a session: another account's session ends as "switched_account".
+ * await revokeSessionByToken(kv, old, (s) => s.userId === user.id ? "logout" : "switched_account");
  * ```
  */
 export async function revokeSessionByToken(
   kv: Deno.Kv,
   token: string,
-  reason: RevocationReason = "logout",
+  reason: RevocationReason | ((s: Session) => RevocationReason) = "logout",
 ): Promise<Session | null> {
   const tokenHash = sha256Hex(token);
   const entry = await kv.get<Session>(keys.session(tokenHash));
   if (!entry.value) return null;
-  await deleteSession(kv, tokenHash, entry.value, reason);
+  const why = typeof reason === "function" ? reason(entry.value) : reason;
+  await endSession(kv, tokenHash, entry as Deno.KvEntry<Session>, why);
   return entry.value;
 }
 
@@ -306,7 +353,7 @@ export async function revokeSessionById(
   const op = addSessionRevocation(kv.atomic(), userId, sessionId, idx.value, reason, now);
   addRevocationEvent(op, userId, [sessionId], reason, now);
   const res = await op.check(idx).commit();
-  if (res.ok) breadcrumb("session", "session revoked", { reason, userId, count: 1 });
+  if (res.ok) noteRevocation(userId, reason, 1);
   return res.ok;
 }
 
@@ -346,7 +393,7 @@ export async function revokeAllSessions(
     if (batch.length >= REVOKE_BATCH) await flush();
   }
   if (batch.length) await flush();
-  if (count) breadcrumb("session", "sessions revoked", { reason, userId, count });
+  if (count) noteRevocation(userId, reason, count, "sessions revoked");
   return count;
 }
 
@@ -373,7 +420,7 @@ export async function peekSession(
   if (!s) return { ok: false, reason: "unknown" };
   const failure = sessionExpiry(policy, s, now);
   if (failure) {
-    await deleteSession(kv, tokenHash, s, failure, now);
+    await endSession(kv, tokenHash, entry as Deno.KvEntry<Session>, failure, now);
     return { ok: false, reason: failure };
   }
   return { ok: true, session: s, tokenHash };

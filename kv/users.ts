@@ -13,8 +13,12 @@ import * as keys from "./keys.ts";
 import { ConflictError } from "./db.ts";
 import { newId } from "../lib/crypto.ts";
 import { addSession, type NewSession, newSession, type SessionPolicy } from "./sessions.ts";
-import { addRevocationEvent, addSessionRevocation, revokeAllSessions } from "./sessions.ts";
-import { breadcrumb } from "../lib/observability.ts";
+import {
+  addRevocationEvent,
+  addSessionRevocation,
+  noteRevocation,
+  revokeAllSessions,
+} from "./sessions.ts";
 import { addAuditEvent } from "./audit.ts";
 import { addWorkspace, newWorkspace, slugify, suffixedSlug, type Workspace } from "./workspaces.ts";
 
@@ -176,14 +180,9 @@ export async function changePassword(
     }
     if (!(await op.commit()).ok) continue;
     let revoked = others.length;
+    if (revoked) noteRevocation(userId, "password_changed", revoked, "sessions revoked");
     if (more) {
       revoked += await revokeAllSessions(kv, userId, change.keepSessionId, "password_changed");
-    } else if (revoked) {
-      breadcrumb("session", "sessions revoked", {
-        reason: "password_changed",
-        userId,
-        count: revoked,
-      });
     }
     return { ok: true, revoked };
   }

@@ -39,7 +39,7 @@ export async function pageContextWithUser(c: Ctx): Promise<PageContext> {
   if (!auth.ok) return pageContext(c);
   const workspaces = await listUserWorkspaces(c.get("kv"), auth.user.id);
   return pageContext(c, {
-    user: { name: auth.user.name, email: auth.user.email },
+    user: { name: auth.user.name, email: auth.user.email, id: auth.user.id },
     switcher: {
       current: null,
       workspaces: workspaces.map((w) => ({ slug: w.slug, name: w.name, role: w.role })),

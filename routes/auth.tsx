@@ -265,7 +265,8 @@ export function authRoutes(): Hono<AppEnv> {
     // The verification mail just queued counts toward the address's hourly mail limit.
     await reserveAddressMail(kv, config, email.key);
     const old = sessionToken(c);
-    if (old) await revokeSessionByToken(kv, old);
+    // Other tabs of the old account must learn why: this browser is now someone else.
+    if (old) await revokeSessionByToken(kv, old, () => "switched_account");
     setSessionCookie(c, result.session.token);
     return c.redirect(
       next !== "/" ? next : `/w/${encodeURIComponent(result.workspace.slug)}`,
@@ -342,7 +343,14 @@ export function authRoutes(): Hono<AppEnv> {
     // A success is not a failure: give the slots back.
     await releaseAttempt(kv, reservation);
     const old = sessionToken(c);
-    if (old) await revokeSessionByToken(kv, old);
+    if (old) {
+      // Other tabs of an old account must learn why: this browser is now someone else.
+      await revokeSessionByToken(
+        kv,
+        old,
+        (s) => s.userId === user.id ? "logout" : "switched_account",
+      );
+    }
     const { token } = await createSession(kv, config, { userId: user.id, ...clientMeta(c) });
     setSessionCookie(c, token);
     return c.redirect(next !== "/" ? next : await landingPath(kv, user), 303);

@@ -21,12 +21,30 @@ import type { AppEnv, Ctx } from "../lib/http.ts";
 import { problem } from "../lib/http.ts";
 import * as keys from "../kv/keys.ts";
 import { eventIdTime, listUserEventsSince, type UserEvent } from "../kv/events.ts";
-import { type Session, sessionExpiry } from "../kv/sessions.ts";
+import { endSession, type Session, sessionExpiry } from "../kv/sessions.ts";
 import { type VerifiedClaims, verifyAccessToken } from "../lib/tokens.ts";
 import { newId } from "../lib/crypto.ts";
 
 /** Streams open in this process, so shutdown can end them (Deno.serve waits for open bodies). */
 const openStreams = new Set<() => void>();
+
+/**
+ * Most event streams one session may hold open on one instance (a browser opens one per tab).
+ * Each open stream costs ≈ 70 KiB and a KV watch, so one token must not open thousands.
+ */
+export const MAX_STREAMS_PER_SESSION = 8;
+/** Most event streams one user may hold open on one instance, over all their sessions. */
+export const MAX_STREAMS_PER_USER = 32;
+
+/** Open streams per session id and per user id in this process. */
+const streamsPerSession = new Map<string, number>();
+const streamsPerUser = new Map<string, number>();
+
+function adjust(counts: Map<string, number>, id: string, by: 1 | -1): void {
+  const n = (counts.get(id) ?? 0) + by;
+  if (n > 0) counts.set(id, n);
+  else counts.delete(id);
+}
 
 /**
  * How many event streams this process holds.
@@ -101,10 +119,15 @@ function openStream(c: Ctx, claims: VerifiedClaims, tokenHash: string): Response
   let watchReader: ReadableStreamDefaultReader<Deno.KvEntryMaybe<unknown>[]> | undefined;
   let controller!: ReadableStreamDefaultController<Uint8Array>;
 
+  // Counted synchronously with the cap check in the route, so concurrent opens cannot overshoot.
+  adjust(streamsPerSession, sid, 1);
+  adjust(streamsPerUser, claims.sub, 1);
   const close = () => {
     if (closed) return;
     closed = true;
     openStreams.delete(close);
+    adjust(streamsPerSession, sid, -1);
+    adjust(streamsPerUser, claims.sub, -1);
     clearInterval(heartbeat);
     clearTimeout(expiry);
     watchReader?.cancel().catch(() => {});
@@ -158,14 +181,19 @@ function openStream(c: Ctx, claims: VerifiedClaims, tokenHash: string): Response
   // The heartbeat also re-reads what the watch covers: locally, kv.watch does not see writes
   // from another process sharing the SQLite file, so this bounds the delay there.
   const checkSessionTimes = async () => {
-    const s = (await kv.get<Session>(keys.session(tokenHash))).value;
+    const entry = await kv.get<Session>(keys.session(tokenHash));
+    const s = entry.value;
     if (closed) return;
     if (!s) {
       const e = await revocationReason(kv, claims);
       return revoked(String(e?.data.reason ?? "revoked"), e?.id);
     }
     const failure = sessionExpiry(config, s);
-    if (failure) return revoked(failure);
+    if (failure) {
+      // End it now, with its reason (and the operators' warning), as a request would.
+      await endSession(kv, tokenHash, entry as Deno.KvEntry<Session>, failure);
+      return revoked(failure);
+    }
     await deliverNew();
     send(frame("heartbeat", { at: Date.now() }));
   };
@@ -254,6 +282,21 @@ export function eventRoutes(): Hono<AppEnv> {
     }
     if (c.req.header("accept") && !/text\/event-stream|\*\/\*/.test(c.req.header("accept")!)) {
       return problem(c, 400, "bad_request", "This endpoint speaks text/event-stream.");
+    }
+    // No await between this check and openStream's count: the cap holds under concurrency.
+    if (
+      (streamsPerSession.get(claims.sid) ?? 0) >= MAX_STREAMS_PER_SESSION ||
+      (streamsPerUser.get(claims.sub) ?? 0) >= MAX_STREAMS_PER_USER
+    ) {
+      c.header("Cache-Control", "no-store");
+      return problem(
+        c,
+        429,
+        "too_many_streams",
+        `Too many open event streams (at most ${MAX_STREAMS_PER_SESSION} per session and ` +
+          `${MAX_STREAMS_PER_USER} per user on each server). Close some tabs and try again.`,
+        { "Retry-After": "30" },
+      );
     }
     return openStream(c, claims, index.value);
   });

@@ -33,7 +33,7 @@ import { currentSigningKey, mintAccessToken, publishedKeys } from "../lib/tokens
 import { breadcrumb, captureWarning } from "../lib/observability.ts";
 
 /** Reasons a person caused themselves: no warning event for these. */
-const SELF_INFLICTED = new Set(["missing", "logout"]);
+const SELF_INFLICTED = new Set(["missing", "logout", "switched_account"]);
 
 /** Body of a successful `POST /api/token`. */
 export interface TokenResponse {
@@ -45,6 +45,18 @@ export interface TokenResponse {
   /** ISO time the session ends whatever happens. */
   sessionExpiresAt: string;
   workspace: { id: string; slug: string; role: string } | null;
+  /** The token's `sub` and `sid`: a page checks that a token is for its own user. */
+  userId: string;
+  sessionId: string;
+  /**
+   * The same three ends as milliseconds left, counted on the server's clock. Browsers use
+   * these, not the ISO times, so a device clock that is wrong cannot skew them.
+   */
+  expiresInMs: number;
+  sessionIdleExpiresInMs: number;
+  sessionExpiresInMs: number;
+  /** The server's time when it answered (for diagnosing clock skew). */
+  serverTime: string;
 }
 
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
@@ -69,9 +81,9 @@ async function readOptions(
   }
 }
 
-function refuse(c: Ctx, reason: string, userId?: string): Response {
+function refuse(c: Ctx, reason: string, userId?: string, alreadyReported = false): Response {
   breadcrumb("token", "token refresh refused", { reason, userId: userId ?? null }, "warning");
-  if (!SELF_INFLICTED.has(reason)) {
+  if (!SELF_INFLICTED.has(reason) && !alreadyReported) {
     // Someone was signed out without doing it themselves: operators want to see that.
     captureWarning("token refresh refused", { reason, ...(userId ? { userId } : {}) });
   }
@@ -113,11 +125,17 @@ export function tokenRoutes(): Hono<AppEnv> {
     const result = await peekSession(kv, config, cookie, now);
     if (!result.ok) {
       let reason: string = result.reason;
+      let userId: string | undefined;
       if (reason === "unknown" && cookie) {
         const revocation = await getSessionRevocation(kv, sha256Hex(cookie), now);
-        if (revocation) reason = revocation.reason satisfies RevocationReason;
+        if (revocation) {
+          reason = revocation.reason satisfies RevocationReason;
+          userId = revocation.userId;
+        }
       }
-      return refuse(c, reason);
+      // An expiry found just now ended the session here, and that was reported (noteRevocation).
+      const endedNow = result.reason === "expired" || result.reason === "idle_timeout";
+      return refuse(c, reason, userId, endedNow);
     }
     let session: Session = result.session;
     if (options.stayActive) {
@@ -140,7 +158,14 @@ export function tokenRoutes(): Hono<AppEnv> {
       currentSigningKey(kv, config, now, pointerE.value),
     ]);
     if (options.workspace && !membership?.value) {
-      return problem(c, 403, "forbidden", "You are not a member of that workspace.");
+      // With whose session: a page of another account tells "not a member" from "not you".
+      c.header("Cache-Control", "no-store");
+      return c.json({
+        error: "forbidden",
+        message: "You are not a member of that workspace.",
+        requestId: c.get("requestId"),
+        userId,
+      }, 403);
     }
     const active = membership?.value && wsId
       ? { id: wsId, slug: membership.value.slug, role: membership.value.role }
@@ -153,14 +178,23 @@ export function tokenRoutes(): Hono<AppEnv> {
     }, now);
     breadcrumb("token", "token refreshed", { userId, stayActive: options.stayActive });
     c.header("Cache-Control", "no-store");
+    const idleEnd = Math.min(
+      session.lastSeenAt + config.sessionIdleTimeout * 1000,
+      session.expiresAt,
+    );
+    const left = (end: number) => Math.max(0, end - now);
     const body: TokenResponse = {
       token,
       expiresAt: new Date(expiresAt).toISOString(),
-      sessionIdleExpiresAt: new Date(
-        Math.min(session.lastSeenAt + config.sessionIdleTimeout * 1000, session.expiresAt),
-      ).toISOString(),
+      sessionIdleExpiresAt: new Date(idleEnd).toISOString(),
       sessionExpiresAt: new Date(session.expiresAt).toISOString(),
       workspace: active,
+      userId,
+      sessionId: session.id,
+      expiresInMs: left(expiresAt),
+      sessionIdleExpiresInMs: left(idleEnd),
+      sessionExpiresInMs: left(session.expiresAt),
+      serverTime: new Date(now).toISOString(),
     };
     return c.json(body);
   });

@@ -103,7 +103,7 @@ export function WorkspacePage({ page, view }: { page: PageContext; view: Workspa
 /** Renders the page for a loaded view. */
 export function renderWorkspace(c: Ctx, view: WorkspaceView): Response {
   const page = pageContext(c, {
-    user: { name: view.user.name, email: view.user.email },
+    user: { name: view.user.name, email: view.user.email, id: view.user.id },
     switcher: {
       current: { slug: view.workspace.slug, name: view.workspace.name },
       workspaces: view.workspaces.map((w) => ({ slug: w.slug, name: w.name, role: w.role })),

@@ -41,12 +41,17 @@ async function server(overrides: Partial<Config>) {
   const kv = await openKv(":memory:");
   const assets = await loadAssets();
   const tokenRequests: number[] = [];
+  /** While true, `/api/events` answers 503 (the live channel is down, the rest works). */
+  const gate = { failEvents: false };
   let http: Deno.HttpServer | null = null;
   const start = () => {
     const app = createApp({ config, kv, assets });
     http = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, (req, info) => {
       const url = new URL(req.url);
       if (req.method === "POST" && url.pathname === "/api/token") tokenRequests.push(Date.now());
+      if (gate.failEvents && url.pathname === "/api/events") {
+        return new Response("unavailable", { status: 503 });
+      }
       return app.fetch(req, { remoteAddr: info.remoteAddr });
     });
   };
@@ -56,11 +61,11 @@ async function server(overrides: Partial<Config>) {
     http = null;
   };
   start();
-  return { url: config.appUrl.origin, tokenRequests, start, stop, kv };
+  return { url: config.appUrl.origin, tokenRequests, gate, start, stop, kv };
 }
 
-async function signUp(page: Page, base: string): Promise<string> {
-  await page.goto(`${base}/signup`);
+async function signUp(page: Page, base: string, loaded = false): Promise<string> {
+  if (!loaded) await page.goto(`${base}/signup`);
   await page.fill("#f-email", `e2e-${crypto.randomUUID().slice(0, 8)}@example.com`);
   await page.fill("#f-password", GOOD_PASSWORD);
   await Promise.all([page.waitForURL(/\/w\//), page.click("button[type=submit]")]);
@@ -69,6 +74,45 @@ async function signUp(page: Page, base: string): Promise<string> {
 }
 
 const banner = (page: Page) => page.locator(".status-banner-region");
+
+/** Counts a page's own requests: token refreshes, and live-channel answers by status. */
+function countRequests(page: Page) {
+  const counts = { token: 0, events401: 0 };
+  page.on("request", (r) => {
+    if (r.method() === "POST" && new URL(r.url()).pathname === "/api/token") counts.token++;
+  });
+  page.on("response", (r) => {
+    if (new URL(r.url()).pathname === "/api/events" && r.status() === 401) counts.events401++;
+  });
+  return counts;
+}
+
+/**
+ * Records, from the page's first script, every text a live region (aria-live) takes and every
+ * idle-warning text shown, into `window.__liveLog` / `window.__idleLog`.
+ */
+const RECORD_BANNER = `(() => {
+  const live = (window.__liveLog = []);
+  const idle = (window.__idleLog = []);
+  const last = new Map();
+  const look = () => {
+    for (const el of document.querySelectorAll("[aria-live]")) {
+      const text = el.textContent.trim();
+      if (last.get(el) !== text) { last.set(el, text); if (text) live.push(text); }
+    }
+    const shown = document.querySelector(".status-banner.status-idle p");
+    const text = shown ? shown.textContent : "";
+    if (text && idle[idle.length - 1] !== text) idle.push(text);
+  };
+  new MutationObserver(look).observe(document, {
+    subtree: true, childList: true, characterData: true, attributes: true,
+  });
+})();`;
+
+/** Makes the page's clock (Date.now) run `skewMs` off the real one, from its first script. */
+function skewClock(skewMs: number): string {
+  return `{ const real = Date.now.bind(Date); Date.now = () => real() + ${skewMs}; }`;
+}
 
 async function withBrowser(fn: (browser: Browser) => Promise<void>) {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
@@ -180,9 +224,16 @@ Deno.test({
       });
       try {
         const context = await browser.newContext();
+        await context.addInitScript(RECORD_BANNER);
         const page = await context.newPage();
         const path = await signUp(page, srv.url);
         await page.waitForSelector(".status-banner-region[data-state=idle]", { timeout: 6000 });
+        // The countdown starts from the time really left (IDLE_WARNING = 4 s), not a stale clock.
+        const firstIdle = await page.evaluate(() =>
+          (globalThis as unknown as { __idleLog: string[] }).__idleLog[0]
+        );
+        const firstSeconds = Number(/in (\d+) seconds?/.exec(firstIdle)?.[1]);
+        assert.ok(firstSeconds >= 1 && firstSeconds <= 4, `first countdown: ${firstIdle}`);
         assert.match(
           await banner(page).innerText(),
           /signed out in \d+ seconds? for inactivity/,
@@ -199,6 +250,15 @@ Deno.test({
         });
         assert.equal(await banner(page).getAttribute("data-reason"), "idle_timeout");
         assert.match(await banner(page).innerText(), /inactivity/);
+        // Screen readers hear each state once, not every tick of the visible countdown.
+        const { live, idle } = await page.evaluate(() => {
+          const w = globalThis as unknown as { __liveLog: string[]; __idleLog: string[] };
+          return { live: w.__liveLog, idle: w.__idleLog };
+        });
+        assert.ok(idle.length >= 4, `the visible countdown ticks: ${JSON.stringify(idle)}`);
+        const warnings = live.filter((t) => /signed out (in|within) .* for inactivity/.test(t));
+        assert.equal(warnings.length, 2, `live announcements: ${JSON.stringify(live)}`);
+        assert.match(live.at(-1)!, /signed out after a period of inactivity/);
         // The page is honest: the session really is gone on the server.
         const res = await page.request.post(`${srv.url}/api/token`, {
           headers: { origin: srv.url },
@@ -254,6 +314,144 @@ Deno.test({
         await laptop.waitForSelector("html[data-live=open]");
         assert.equal(await banner(laptop).getAttribute("data-state"), "hidden");
         assert.match(await laptop.content(), /This device/);
+      } finally {
+        await srv.stop();
+        srv.kv.close();
+      }
+    }),
+});
+
+Deno.test({
+  name: "clock skew: a browser 1 h ahead or 30 s behind refreshes once per cycle and stays quiet",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withBrowser(async (browser) => {
+      const srv = await server({ accessTokenTtl: 4, refreshBuffer: 2 });
+      try {
+        const ahead = await browser.newContext();
+        await ahead.addInitScript(skewClock(60 * 60_000));
+        const behind = await browser.newContext();
+        await behind.addInitScript(skewClock(-30_000));
+        // And one whose server answers nonsense (every token already "expired"): the floor
+        // between refreshes still holds it to about one request a second.
+        const nonsense = await browser.newContext();
+        await nonsense.route("**/api/token", async (route) => {
+          const res = await route.fetch();
+          const body = await res.json();
+          if (res.ok()) body.expiresInMs = 0;
+          await route.fulfill({ response: res, json: body });
+        });
+        const pages = [await ahead.newPage(), await behind.newPage()];
+        const counts = pages.map(countRequests);
+        const floored = await nonsense.newPage();
+        const flooredCount = countRequests(floored);
+        await Promise.all([...pages, floored].map((p) => signUp(p, srv.url)));
+        await Promise.all(pages.map((p) => p.waitForSelector("html[data-live=open]")));
+        const start = counts.map((c) => c.token);
+        const flooredStart = flooredCount.token;
+        // 6.5 s: three refresh cycles, and the first token's stream ends (token_expired) at 4 s.
+        await new Promise((r) => setTimeout(r, 6_500));
+        const flooredMade = flooredCount.token - flooredStart;
+        assert.ok(flooredMade <= 8, `${flooredMade} token requests in 6.5 s with a 1 s floor`);
+        for (const [i, name] of ["ahead", "behind"].entries()) {
+          const made = counts[i].token - start[i];
+          // About one per 2 s cycle; a busy machine can add one (the bug was ~15 a second).
+          assert.ok(made >= 2 && made <= 6, `${name}: ${made} token requests in 3 cycles`);
+          assert.equal(counts[i].events401, 0, `${name}: live channel refused its token`);
+          assert.equal(await banner(pages[i]).getAttribute("data-state"), "hidden", name);
+          assert.equal(
+            await pages[i].evaluate(() => document.documentElement.dataset.live),
+            "open",
+            name,
+          );
+        }
+        await ahead.close();
+        await behind.close();
+        await nonsense.close();
+      } finally {
+        await srv.stop();
+        srv.kv.close();
+      }
+    }),
+});
+
+Deno.test({
+  name: "another account signed in in another tab: the old tab refuses its token and says so",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withBrowser(async (browser) => {
+      const srv = await server({});
+      try {
+        const context = await browser.newContext();
+        // Tab B shows the sign-up form before anyone is signed in.
+        const b = await context.newPage();
+        await b.goto(`${srv.url}/signup`);
+        const a = await context.newPage();
+        const aCounts = countRequests(a);
+        await signUp(a, srv.url);
+        await a.waitForSelector("html[data-live=open]");
+        const xName = await a.locator(".who").innerText();
+
+        // A's live channel goes down, so it cannot hear that its session ends; then tab B
+        // signs up as another person (which ends A's session in this browser).
+        srv.gate.failEvents = true;
+        closeEventStreams();
+        await a.waitForSelector(".status-banner-region[data-state=reconnecting]");
+        await signUp(b, srv.url, true);
+
+        // With the channel still down, only the token (B's broadcast, or A's own refresh, both
+        // for the new account now) can tell A: it must refuse it and say why.
+        await a.waitForSelector(".status-banner-region[data-state=signed_out]", { timeout: 5000 });
+        assert.equal(await banner(a).getAttribute("data-reason"), "switched_account");
+        assert.match(await banner(a).innerText(), /signed in as another account in another tab/);
+        srv.gate.failEvents = false;
+        // Tab B, the new account, is not signed out by A's trouble.
+        await b.waitForSelector("html[data-live=open]", { timeout: 10_000 });
+        assert.equal(await banner(b).getAttribute("data-state"), "hidden");
+        assert.notEqual(await b.locator(".who").innerText(), xName);
+        // A stops: no more token requests, no live channel.
+        const made = aCounts.token;
+        await new Promise((r) => setTimeout(r, 2_000));
+        assert.equal(aCounts.token, made);
+        assert.equal(await banner(a).getAttribute("data-state"), "signed_out");
+        await context.close();
+      } finally {
+        await srv.stop();
+        srv.kv.close();
+      }
+    }),
+});
+
+Deno.test({
+  name: "back online after the token expired: reconnects at once, not at the next backoff",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withBrowser(async (browser) => {
+      const srv = await server({ accessTokenTtl: 4, refreshBuffer: 2, eventsHeartbeat: 1 });
+      try {
+        const context = await browser.newContext();
+        const page = await context.newPage();
+        await signUp(page, srv.url);
+        await page.waitForSelector("html[data-live=open]");
+        await context.setOffline(true);
+        await page.waitForSelector(".status-banner-region[data-state=reconnecting]", {
+          timeout: 5000,
+        });
+        // Offline long enough for the token to expire and the backoff to grow (1, 2, 4, 8 s).
+        await new Promise((r) => setTimeout(r, 7_500));
+        const online = Date.now();
+        await context.setOffline(false);
+        await page.waitForSelector("html[data-live=open]", { timeout: 3000 });
+        await page.waitForSelector(".status-banner-region[data-state=hidden]", {
+          timeout: 1000,
+          state: "attached",
+        });
+        const elapsed = Date.now() - online;
+        assert.ok(elapsed < 2000, `banner hid ${elapsed} ms after coming back online`);
+        await context.close();
       } finally {
         await srv.stop();
         srv.kv.close();

@@ -49,7 +49,10 @@ Deno.test("Sentry: breadcrumbs and a warning for an unexpected sign-out arrive, 
     );
     const phoneToken = phone.cookies.get(sessionCookieName(t.config))!;
     const ok = await t.request("/api/token", { method: "POST", headers: { origin: t.origin } });
-    const jwt = (await ok.json()).token as string;
+    const okBody = await ok.json();
+    const jwt = okBody.token as string;
+    const userId = okBody.userId as string;
+    assert.match(userId, /^[0-9a-z]{26}$/);
     await t.post("/account/sessions/revoke-others", {});
     const refused = await t.app.request(`${t.origin}/api/token`, {
       method: "POST",
@@ -57,19 +60,66 @@ Deno.test("Sentry: breadcrumbs and a warning for an unexpected sign-out arrive, 
     });
     assert.equal(refused.status, 401);
 
+    // A device that only holds the live channel: its session times out for inactivity, the
+    // stream's heartbeat notices, ends it and reports it (no token refresh involved).
+    const idle = await testApp({
+      sessionIdleTimeout: 2,
+      sessionTouchInterval: 1,
+      eventsHeartbeat: 1,
+    });
+    let idleUserId = "";
+    try {
+      await idle.signup("ida@example.org");
+      const idleToken = await (await idle.request("/api/token", {
+        method: "POST",
+        headers: { origin: idle.origin },
+      })).json();
+      idleUserId = idleToken.userId;
+      const stream = await idle.app.request(`${idle.origin}/api/events`, {
+        headers: { authorization: `Bearer ${idleToken.token}` },
+      });
+      assert.match(await stream.text(), /event: session\.revoked\ndata: .*"idle_timeout"/);
+    } finally {
+      idle.close();
+    }
+
     const boom = await t.request("/boom");
     assert.equal(boom.status, 500);
     const requestId = boom.headers.get("x-request-id")!;
 
     assert.ok(await flushObservability(5000));
-    const events = sentry.events();
-    const warning = events.find((e) => e.level === "warning") as {
+    type Warning = {
       message?: string;
       tags?: Record<string, string>;
+      user?: { id?: string };
       breadcrumbs?: { category?: string; message?: string; data?: Record<string, unknown> }[];
     };
-    assert.ok(warning, "warning event arrived");
+    const events = sentry.events();
+    const warnings = events.filter((e) => e.level === "warning") as Warning[];
+    // At revocation time, whether or not the phone ever asks for a token again (a device
+    // usually learns of it over the live channel): one warning for the batch, with the user.
+    const revokedWarning = warnings.find((w) => w.message === "session ended unexpectedly");
+    assert.ok(revokedWarning, "revocation warning arrived");
+    assert.equal(revokedWarning.tags?.reason, "signed_out_everywhere");
+    assert.equal(revokedWarning.tags?.count, "1");
+    assert.equal(revokedWarning.user?.id, userId);
+    assert.ok(
+      revokedWarning.breadcrumbs?.some((b) =>
+        b.message === "sessions revoked" && b.data?.userId === userId
+      ),
+      "revocation breadcrumb rides along",
+    );
+    const idleWarning = warnings.find((w) =>
+      w.message === "session ended unexpectedly" && w.tags?.reason === "idle_timeout"
+    );
+    assert.ok(idleWarning, "a session ending by inactivity on the live channel is reported");
+    assert.equal(idleWarning.user?.id, idleUserId);
+    // The phone's later refusal still knows whose session it was (kept in the revocation record).
+    const warning = warnings.find((w) => w.message === "token refresh refused");
+    assert.ok(warning, "refusal warning arrived");
     assert.equal(warning.tags?.reason, "signed_out_everywhere");
+    assert.equal(warning.user?.id, userId);
+    assert.equal(warning.tags?.userId, userId);
     const crumbs = warning.breadcrumbs ?? [];
     const has = (category: string, message: string, reason?: string) =>
       crumbs.some((b) =>
@@ -87,7 +137,15 @@ Deno.test("Sentry: breadcrumbs and a warning for an unexpected sign-out arrive, 
 
     const everything = sentry.raw().join("\n");
     for (
-      const secret of [email, wrongPassword, GOOD_PASSWORD, phoneToken, jwt, jwt.split(".")[2]]
+      const secret of [
+        email,
+        "ida@example.org",
+        wrongPassword,
+        GOOD_PASSWORD,
+        phoneToken,
+        jwt,
+        jwt.split(".")[2],
+      ]
     ) {
       assert.ok(!everything.includes(secret), `a secret reached Sentry: ${secret.slice(0, 6)}…`);
     }
