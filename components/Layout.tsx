@@ -62,9 +62,9 @@ export function Layout({ page, title, children, narrow }: LayoutProps) {
             {page.user
               ? (
                 <>
-                  <span class="who" title={page.user.email}>
+                  <a class="who" href="/account" title={page.user.email}>
                     {page.user.name || page.user.email}
-                  </span>
+                  </a>
                   <form method="post" action="/logout" class="inline">
                     <button type="submit" class="link-button">Sign out</button>
                   </form>

@@ -261,14 +261,16 @@ export async function confirmEmail(
       .set(keys.verifyToken(hold.tokenHash), { ...t, usedAt: now }, {
         expireIn: Math.max(0, t.expiresAt - now) + TOMBSTONE_MS,
       });
-    const changed = t.purpose === "change" && t.emailKey !== old.emailKey;
-    if (changed) {
+    // A case-only change keeps the lookup key (and index) but is still a change to report.
+    const changed = t.purpose === "change" && t.email !== old.email;
+    const keyChanged = t.purpose === "change" && t.emailKey !== old.emailKey;
+    if (keyChanged) {
       op.check({ key: keys.userByEmail(t.emailKey), versionstamp: null })
         .set(keys.userByEmail(t.emailKey), user.id)
         .delete(keys.userByEmail(old.emailKey));
     }
     if ((await op.commit()).ok) return { ok: true, user, changed };
-    if (changed) {
+    if (keyChanged) {
       const owner = await kv.get<string>(keys.userByEmail(t.emailKey));
       if (owner.value && owner.value !== user.id) return { ok: false, reason: "taken" };
     }

@@ -149,7 +149,13 @@ const PASSWORD_ATOMIC_SESSIONS = 300;
 export async function changePassword(
   kv: Deno.Kv,
   userId: string,
-  change: { currentHash: string; newHash: string; keepSessionId: string },
+  change: {
+    currentHash: string;
+    newHash: string;
+    keepSessionId: string;
+    /** Extra writes committed with the change (e.g. the "password changed" notice mail). */
+    addToAtomic?: (op: Deno.AtomicOperation, user: User) => void;
+  },
   now = Date.now(),
 ): Promise<ChangePasswordResult> {
   for (let attempt = 0; attempt < 10; attempt++) {
@@ -172,6 +178,7 @@ export async function changePassword(
     const op = kv.atomic()
       .check(entry)
       .set(keys.user(userId), { ...entry.value, passwordHash: change.newHash });
+    change.addToAtomic?.(op, entry.value);
     for (const o of others) {
       addSessionRevocation(op, userId, o.sessionId, o.tokenHash, "password_changed", now);
     }

@@ -185,7 +185,7 @@ async function workerHasher(): Promise<Hasher> {
   };
   return {
     name: `@node-rs/argon2 in ${size} worker thread${size === 1 ? "" : "s"}` +
-      (lowPriority ? " (low priority)" : " (normal priority)"),
+      (lowPriority ? ` (${hashingPriority} priority)` : " (normal priority)"),
     hash: async (password) =>
       unwrap(await run({ op: "hash", password, options: HASH_OPTIONS })) as string,
     verify: async (phc, password) => unwrap(await run({ op: "verify", phc, password })) === true,

@@ -41,6 +41,15 @@ export function exportRoutes(): Hono<AppEnv> {
       return errorResponse(c, 403, "Only owners and admins can export this workspace.");
     }
     const now = Date.now();
+    const day = new Date(now).toISOString().slice(0, 10);
+    const headers = {
+      "content-type": "application/json; charset=utf-8",
+      "content-disposition": `attachment; filename="lodge-${member.workspace.slug}-${day}.json"`,
+      "cache-control": "no-store",
+      "x-content-type-options": "nosniff",
+    };
+    // HEAD asks about the download without taking it: no export is built or recorded.
+    if (c.req.raw.method === "HEAD") return new Response(null, { headers });
     const doc = await buildWorkspaceExport(kv, member.workspace, now);
     const op = kv.atomic();
     addAuditEvent(op, {
@@ -50,15 +59,11 @@ export function exportRoutes(): Hono<AppEnv> {
     }, now);
     await op.commit();
     breadcrumb("backup", "workspace exported", { workspaceId: member.workspace.id });
-    const day = new Date(now).toISOString().slice(0, 10);
-    return new Response(JSON.stringify(doc, null, 2), {
-      headers: {
-        "content-type": "application/json; charset=utf-8",
-        "content-disposition": `attachment; filename="lodge-${member.workspace.slug}-${day}.json"`,
-        "cache-control": "no-store",
-        "x-content-type-options": "nosniff",
-      },
-    });
+    return new Response(JSON.stringify(doc, null, 2), { headers });
+  });
+  app.all("/w/:slug/export", (c) => {
+    c.header("Allow", "GET, HEAD");
+    return errorResponse(c, 405);
   });
   return app;
 }

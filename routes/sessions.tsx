@@ -10,6 +10,7 @@
  * ```
  * @module
  */
+import { enqueueMail } from "../lib/mail/outgoing.ts";
 import { Hono } from "hono";
 import { Layout, type PageContext } from "../components/Layout.tsx";
 import { Alert, Field } from "../components/Form.tsx";
@@ -283,6 +284,13 @@ export function sessionRoutes(): Hono<AppEnv> {
       currentHash: user.passwordHash,
       newHash,
       keepSessionId: auth.session.id,
+      // The owner hears of it by mail, so a change made by someone else does not go unseen.
+      addToAtomic: (op, account) => {
+        enqueueMail(op, account.email, {
+          kind: "password_changed",
+          forgotUrl: new URL("/password/forgot", c.get("config").appUrl).href,
+        });
+      },
     });
     if (!result.ok) {
       return await page(
