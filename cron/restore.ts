@@ -29,6 +29,7 @@ import {
 import { FolderDestination, S3Destination } from "../lib/backup_store.ts";
 import { type Config, ConfigError, loadConfig } from "../lib/config.ts";
 import { ProgressBar } from "../lib/progress.ts";
+import { encodedKeySize, KV_MAX_MUTATIONS } from "../lib/kv_limits.ts";
 import { checkInvariants } from "../kv/invariants.ts";
 import { createBackup, isBackupBookkeeping, openTarget } from "./backup.ts";
 import { readWorkspaceSource, restoreWorkspace } from "./restore_workspace.ts";
@@ -80,11 +81,14 @@ export class RestoreInterrupted extends Error {
   }
 }
 
-/** Approximate characters of encoded data per atomic (×3 for UTF-8 stays under 800 KiB). */
-const BATCH_CHARS = 200_000;
+/** Key bytes per atomic: KV allows {@link KV_MAX_TOTAL_KEY_BYTES}; keep a margin. */
+const BATCH_KEY_BYTES = 64 * 1024;
+/** Key + value bytes per atomic: KV allows {@link KV_MAX_TOTAL_MUTATION_BYTES}. */
+const BATCH_MUTATION_BYTES = 600 * 1024;
 
 /**
- * Collects mutations into atomics of bounded size, one commit in flight at a time.
+ * Collects mutations into atomics that stay within every Deno KV limit (mutation count,
+ * total key bytes, total mutation bytes), one commit in flight at a time.
  *
  * @example
  * ```ts
@@ -96,37 +100,49 @@ const BATCH_CHARS = 200_000;
 export class BatchWriter {
   #op: Deno.AtomicOperation;
   #n = 0;
-  #chars = 0;
+  #keyBytes = 0;
+  #mutationBytes = 0;
   #inFlight: Promise<void> | null = null;
   batches = 0;
   constructor(
     readonly kv: Deno.Kv,
-    readonly maxMutations = 1000,
+    readonly maxMutations = KV_MAX_MUTATIONS,
     readonly stopAfterBatches?: number,
   ) {
     this.#op = kv.atomic();
   }
-  /** Adds a set; commits when the batch is full. */
+  /**
+   * Adds a set; `chars` is the value's size as JSON text (a V8-serialized value takes at
+   * most about twice that). Commits first when the set would not fit the batch.
+   */
   async set(key: Deno.KvKey, value: unknown, chars: number): Promise<void> {
+    const keyBytes = encodedKeySize(key);
+    await this.#makeRoom(keyBytes, keyBytes + 2 * chars + 64);
     this.#op.set(key, value);
-    await this.#added(chars);
   }
-  /** Adds a delete; commits when the batch is full. */
+  /** Adds a delete; commits first when it would not fit the batch. */
   async delete(key: Deno.KvKey): Promise<void> {
+    const keyBytes = encodedKeySize(key);
+    await this.#makeRoom(keyBytes, keyBytes);
     this.#op.delete(key);
-    await this.#added(100);
   }
-  async #added(chars: number): Promise<void> {
+  async #makeRoom(keyBytes: number, mutationBytes: number): Promise<void> {
+    if (
+      this.#n + 1 > Math.min(this.maxMutations, KV_MAX_MUTATIONS) ||
+      this.#keyBytes + keyBytes > BATCH_KEY_BYTES ||
+      this.#mutationBytes + mutationBytes > BATCH_MUTATION_BYTES
+    ) await this.#commit();
     this.#n++;
-    this.#chars += chars;
-    if (this.#n >= this.maxMutations || this.#chars >= BATCH_CHARS) await this.#commit();
+    this.#keyBytes += keyBytes;
+    this.#mutationBytes += mutationBytes;
   }
   async #commit(): Promise<void> {
     if (this.#n === 0) return;
     const op = this.#op;
     this.#op = this.kv.atomic();
     this.#n = 0;
-    this.#chars = 0;
+    this.#keyBytes = 0;
+    this.#mutationBytes = 0;
     if (this.#inFlight) await this.#inFlight;
     this.#inFlight = op.commit().then((r) => {
       if (!r.ok) throw new Error("an atomic restore batch was refused");
