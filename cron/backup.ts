@@ -125,7 +125,8 @@ export async function snapshotKv(
   const path = `${dir}/.snapshot-${crypto.randomUUID()}.kv`;
   // Loaded only here: hosted KV (Deno Deploy) never needs SQLite.
   const { backup: sqliteBackup, DatabaseSync } = await import("node:sqlite");
-  const db = new DatabaseSync(kvPath, { readOnly: true });
+  // timeout: SQLite busy_timeout, so a moment of the app holding a lock is waited out.
+  const db = new DatabaseSync(kvPath, { readOnly: true, timeout: 5000 });
   try {
     await sqliteBackup(db, path, { rate: -1 });
   } finally {
