@@ -400,7 +400,7 @@ Deno.test("/health turns degraded when the last backup success is older than 26 
       lastSuccessLocation: "x",
       lastSuccessEntries: 1,
       lastSuccessDurationMs: 1,
-      lastFailureAt: Date.now() - hour,
+      lastFailureAt: Date.now() - 30 * hour,
       lastFailureReason: "S3Error: S3 PutObject failed: HTTP 403",
     };
     await t.kv.set(keys.backupStatus(), status);
