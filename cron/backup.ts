@@ -16,6 +16,7 @@
  * ```
  * @module
  */
+import { parseArgs } from "node:util";
 import { type Config, ConfigError, loadConfig } from "../lib/config.ts";
 import { openKv } from "../kv/db.ts";
 import {
@@ -253,8 +254,9 @@ export async function pruneBackups(
   destination: BackupDestination,
   keepDaily: number,
   keepMonthly: number,
+  now = Date.now(),
 ): Promise<string[]> {
-  const doomed = selectBackupsToPrune(await destination.list(), keepDaily, keepMonthly);
+  const doomed = selectBackupsToPrune(await destination.list(), keepDaily, keepMonthly, now);
   for (const name of doomed) await destination.remove(name);
   return doomed;
 }
@@ -269,6 +271,11 @@ export interface BackupJobDeps {
   holder?: string;
   /** Run even if a finished run still holds the lease (by hand, not from cron). */
   manual?: boolean;
+  /**
+   * Prune old backups after this one (default: on scheduled runs only; a backup by hand
+   * prunes only with `--prune`, so a backup of a damaged store never pushes out a good one).
+   */
+  prune?: boolean;
   now?: () => Date;
 }
 
@@ -320,11 +327,9 @@ export async function runScheduledBackup(deps: BackupJobDeps): Promise<BackupJob
       now,
     });
     await finishLease(kv, held);
-    const pruned = await pruneBackups(
-      destination,
-      config.backup.keepDaily,
-      config.backup.keepMonthly,
-    );
+    const pruned = (deps.prune ?? !deps.manual)
+      ? await pruneBackups(destination, config.backup.keepDaily, config.backup.keepMonthly)
+      : [];
     await recordBackupSuccess(kv, {
       location: created.location,
       entries: created.manifest.entries,
@@ -384,22 +389,34 @@ export async function registerBackupCron(
   }
 }
 
-async function main(): Promise<number> {
-  let config: Config;
+async function main(argv: string[]): Promise<number> {
+  let config: Config, flags: { prune: boolean; force: boolean };
   try {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        prune: { type: "boolean", default: false },
+        force: { type: "boolean", default: false },
+      },
+    });
+    flags = { prune: values.prune ?? false, force: values.force ?? false };
     config = loadConfig(Deno.env.toObject());
   } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      return 1;
-    }
-    throw err;
+    console.error((err as Error).message);
+    if (!(err instanceof ConfigError)) console.error("Usage: deno task backup [--prune] [--force]");
+    return 1;
   }
   const kv = await openTarget(config.kvPath);
   try {
     await ensureBackupStatus(kv);
     // By hand: run even if tonight's backup already ran, but never beside a running one.
-    const result = await runScheduledBackup({ kv, config, holder: "cli", manual: true });
+    const result = await runScheduledBackup({
+      kv,
+      config,
+      holder: "cli",
+      manual: true,
+      prune: flags.prune,
+    });
     if (!result.ran) {
       console.error("Another backup is running (the KV lease is held). Try again later.");
       return 2;
@@ -407,7 +424,10 @@ async function main(): Promise<number> {
     const m = result.manifest;
     console.error(
       `Backed up ${m.entries} entries (${m.bytes} bytes) in ${m.durationMs} ms` +
-        ` from ${m.source}; pruned ${result.pruned.length} old backup(s).`,
+        ` from ${m.source}; ` +
+        (flags.prune
+          ? `pruned ${result.pruned.length} old backup(s).`
+          : "nothing pruned (pass --prune to apply retention)."),
     );
     console.log(result.location);
     return 0;
@@ -419,4 +439,4 @@ async function main(): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main());
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -303,10 +303,15 @@ async function readFull(file: Deno.FsFile, n: number): Promise<Uint8Array<ArrayB
   return buf;
 }
 
+/** Backups younger than this are never pruned, ms (48 h: an incident found the next day
+ * still has every backup taken before it, however many were taken since). */
+export const KEEP_ALL_RECENT_MS = 48 * 3_600_000;
+
 /**
- * Chooses which backups to delete: keeps the newest backup of each of the last
- * `keepDaily` UTC days that have one, and the newest of each of the last `keepMonthly`
- * months; everything else (by name) is pruned. Names without a time are left alone.
+ * Chooses which backups to delete: keeps every backup of the last 48 hours
+ * ({@link KEEP_ALL_RECENT_MS}), the newest backup of each of the last `keepDaily` UTC days
+ * that have one, and the newest of each of the last `keepMonthly` months; everything else
+ * (by name) is pruned. Names without a time (and safety backups) are left alone.
  *
  * @example
  * ```ts
@@ -317,6 +322,7 @@ export function selectBackupsToPrune(
   names: string[],
   keepDaily: number,
   keepMonthly: number,
+  now = Date.now(),
 ): string[] {
   const dated = names.map((n) => ({ n, t: backupTime(n) }))
     .filter((x): x is { n: string; t: Date } => x.t !== null)
@@ -325,6 +331,7 @@ export function selectBackupsToPrune(
   const days = new Set<string>();
   const months = new Set<string>();
   for (const { n, t } of dated) {
+    if (t.getTime() > now - KEEP_ALL_RECENT_MS) keep.add(n);
     const day = t.toISOString().slice(0, 10);
     const month = day.slice(0, 7);
     if (!days.has(day) && days.size < keepDaily) {
