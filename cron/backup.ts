@@ -30,6 +30,7 @@ import {
   type BackupDestination,
   backupFileName,
   FolderDestination,
+  folderWriteProblem,
   S3Destination,
   selectBackupsToPrune,
 } from "../lib/backup_store.ts";
@@ -360,6 +361,26 @@ export async function runScheduledBackup(deps: BackupJobDeps): Promise<BackupJob
 }
 
 /**
+ * Warns (on stderr; not fatal: the app serves without backups) when BACKUP_DIR cannot be
+ * written, so the operator hears of it at start-up and not from a failed 03:00 run.
+ * Returns the problem, or null.
+ *
+ * @example
+ * ```ts
+ * await warnIfBackupFolderUnusable(config);
+ * ```
+ */
+export async function warnIfBackupFolderUnusable(
+  config: Config,
+  warn: (line: string) => void = console.warn,
+): Promise<string | null> {
+  if (config.backup.s3) return null;
+  const problem = await folderWriteProblem(config.backup.dir);
+  if (problem) warn(`Warning: ${problem}: backups will fail until it is fixed.`);
+  return problem;
+}
+
+/**
  * Registers the nightly backup with Deno.cron (main.ts calls this), records that backups
  * are expected, and runs a catch-up backup shortly after start when the last success is
  * older than 26 hours (e.g. the machine was off at 03:00), so /health does not stay
@@ -379,6 +400,7 @@ export async function registerBackupCron(
     await runScheduledBackup(deps).catch((err) => console.error("backup failed:", err?.message));
   });
   await ensureBackupStatus(deps.kv);
+  await warnIfBackupFolderUnusable(deps.config);
   const status = await getBackupStatus(deps.kv);
   const last = status?.lastSuccessAt ?? null;
   if (last === null || Date.now() - last > BACKUP_STALE_AFTER_MS) {

@@ -345,3 +345,45 @@ export function selectBackupsToPrune(
   }
   return dated.filter((x) => !keep.has(x.n)).map((x) => x.n);
 }
+
+/**
+ * Why backups cannot be written into `dir`, or null when they can: the folder (or, when it
+ * does not exist yet, the nearest existing parent it would be created in) must be a
+ * writable folder. Leaves nothing behind.
+ *
+ * @example
+ * ```ts
+ * const problem = await folderWriteProblem("data/backups"); // null, or "… is not writable"
+ * ```
+ */
+export async function folderWriteProblem(dir: string): Promise<string | null> {
+  let probe = dir;
+  for (;;) {
+    try {
+      const info = await Deno.stat(probe);
+      if (!info.isDirectory) return `BACKUP_DIR ${dir} cannot be created: ${probe} is not a folder`;
+      break;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotADirectory) {
+        return `BACKUP_DIR ${dir} cannot be created: a part of ${probe} is not a folder`;
+      }
+      if (!(err instanceof Deno.errors.NotFound)) {
+        return `BACKUP_DIR ${dir} cannot be used: ${probe} cannot be read (${(err as Error).name})`;
+      }
+      const parent = probe.replace(/[/\\][^/\\]*[/\\]?$/, "");
+      if (parent === probe || parent === "") {
+        probe = probe.startsWith("/") ? "/" : ".";
+        continue;
+      }
+      probe = parent;
+    }
+  }
+  const file = `${probe}/.lodge-write-check-${crypto.randomUUID()}`;
+  try {
+    await Deno.writeTextFile(file, "", { createNew: true });
+    await Deno.remove(file);
+    return null;
+  } catch (err) {
+    return `BACKUP_DIR ${dir} is not writable (${(err as Error).name})`;
+  }
+}

@@ -15,6 +15,7 @@ import type { AppEnv } from "../lib/http.ts";
 import * as keys from "../kv/keys.ts";
 import { mailHealth } from "../lib/mail/health.ts";
 import { backupHealth, getBackupStatus } from "../kv/backups.ts";
+import { backupFolderProblem } from "../lib/backup_folder_health.ts";
 
 /** How long KV may take before /health reports it failing, ms. */
 export const HEALTH_KV_DEADLINE_MS = 2000;
@@ -45,11 +46,16 @@ export function healthRoutes(): Hono<AppEnv> {
     const ok = kv === "ok";
     const email = ok ? await mailHealth(c.get("kv"), c.get("config")) : undefined;
     // Backups (issue 5): "degraded" (still 200) when stale (> 26 h) or failing.
-    const backup = backupHealth(ok ? await getBackupStatus(c.get("kv")).catch(() => null) : null);
+    const backup = {
+      ...backupHealth(ok ? await getBackupStatus(c.get("kv")).catch(() => null) : null),
+      folderProblem: await backupFolderProblem(c.get("config")),
+    };
     c.header("Cache-Control", "no-store");
     return c.json({
       status: ok
-        ? (backup.state === "stale" || backup.state === "failing" ? "degraded" : "ok")
+        ? (backup.state === "stale" || backup.state === "failing" || backup.folderProblem
+          ? "degraded"
+          : "ok")
         : "unavailable",
       kv,
       backup,
