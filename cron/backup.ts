@@ -34,7 +34,15 @@ import {
   S3Destination,
   selectBackupsToPrune,
 } from "../lib/backup_store.ts";
-import { acquireLease, finishLease, releaseLease } from "../kv/leases.ts";
+import {
+  acquireLease,
+  describeLease,
+  finishLease,
+  getLease,
+  type Lease,
+  releaseLease,
+  startHeartbeat,
+} from "../kv/leases.ts";
 import {
   BACKUP_JOB,
   BACKUP_STALE_AFTER_MS,
@@ -107,42 +115,124 @@ export async function isLocalKvFile(path: string | undefined): Promise<boolean> 
   }
 }
 
+/** The private folder (mode 0700) beside a KV file that holds its snapshots while in use. */
+export function snapshotRoot(kvPath: string): string {
+  const slash = kvPath.replace(/\\/g, "/").lastIndexOf("/");
+  return `${slash >= 0 ? kvPath.slice(0, slash) : "."}/.lodge-snapshots`;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    Deno.statSync("/proc/self");
+  } catch {
+    return true; // no /proc: cannot tell, so keep it (the age rule below still applies)
+  }
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A `.partial` backup file untouched this long belongs to a run that died, ms. */
+const STALE_PARTIAL_MS = 10 * 60_000;
+
 /**
- * Makes a consistent point-in-time copy of a local KV file with SQLite's online backup
- * API, copying every page in one step under one read transaction (safe while the app
- * writes; `VACUUM INTO` would need ATTACH, which Deno allows only with all permissions),
- * and opens it. Call `close()` to close and delete it.
+ * Removes what killed runs left behind: snapshot folders whose process is gone (they are
+ * full copies of the store, password hashes included), snapshots of the old layout in the
+ * backup folder, and `.partial` backup files nobody has written to for 10 minutes.
+ * Returns the paths removed.
  *
  * @example
  * ```ts
- * const snap = await snapshotKv("data/lodge.kv", "data/backups");
+ * await cleanStaleBackupFiles("data/lodge.kv", "data/backups");
+ * ```
+ */
+export async function cleanStaleBackupFiles(
+  kvPath: string | undefined,
+  stagingDir: string | undefined,
+  now = Date.now(),
+): Promise<string[]> {
+  const removed: string[] = [];
+  const rm = async (path: string) => {
+    await Deno.remove(path, { recursive: true }).then(() => removed.push(path), () => {});
+  };
+  if (kvPath && kvPath !== ":memory:" && !/^https?:\/\//.test(kvPath)) {
+    const root = snapshotRoot(kvPath);
+    try {
+      for await (const e of Deno.readDir(root)) {
+        const pid = Number(/^(\d+)-/.exec(e.name)?.[1]);
+        const info = await Deno.stat(`${root}/${e.name}`).catch(() => null);
+        const old = info?.mtime ? now - info.mtime.getTime() > 24 * 3_600_000 : false;
+        if (!pid || pid === Deno.pid || (processAlive(pid) && !old)) continue;
+        await rm(`${root}/${e.name}`);
+      }
+    } catch { /* no snapshot folder yet */ }
+  }
+  if (stagingDir) {
+    try {
+      for await (const e of Deno.readDir(stagingDir)) {
+        const path = `${stagingDir}/${e.name}`;
+        if (/^\.snapshot-[0-9a-f-]+\.kv(-wal|-shm)?$/.test(e.name)) await rm(path);
+        else if (e.name.endsWith(".partial")) {
+          const info = await Deno.stat(path).catch(() => null);
+          if (info?.mtime && now - info.mtime.getTime() > STALE_PARTIAL_MS) await rm(path);
+        }
+      }
+    } catch { /* no folder yet */ }
+  }
+  return removed;
+}
+
+/**
+ * Makes a consistent point-in-time copy of a local KV file with SQLite's online backup
+ * API, copying every page in one step under one read transaction (in WAL mode a reader
+ * never blocks the app's writers; a step-wise copy would restart on every app write;
+ * `VACUUM INTO` would need ATTACH, which Deno allows only with all permissions), and
+ * opens it. The copy holds everything (password hashes too), so it goes into a private
+ * folder (mode 0700) beside the store, never into the backup folder; `close()` deletes
+ * it, and {@link cleanStaleBackupFiles} removes one a killed process left.
+ *
+ * @example
+ * ```ts
+ * const snap = await snapshotKv("data/lodge.kv");
  * try { for await (const e of snap.kv.list({ prefix: [] })) console.log(e.key); } finally { await snap.close(); }
  * ```
  */
 export async function snapshotKv(
   kvPath: string,
-  dir: string,
+  root = snapshotRoot(kvPath),
 ): Promise<{ kv: Deno.Kv; path: string; close(): Promise<void> }> {
-  await Deno.mkdir(dir, { recursive: true });
-  const path = `${dir}/.snapshot-${crypto.randomUUID()}.kv`;
-  // Loaded only here: hosted KV (Deno Deploy) never needs SQLite.
-  const { backup: sqliteBackup, DatabaseSync } = await import("node:sqlite");
-  // timeout: SQLite busy_timeout, so a moment of the app holding a lock is waited out.
-  const db = new DatabaseSync(kvPath, { readOnly: true, timeout: 5000 });
+  await Deno.mkdir(root, { recursive: true, mode: 0o700 });
+  await Deno.chmod(root, 0o700).catch(() => {});
+  const dir = `${root}/${Deno.pid}-${crypto.randomUUID()}`;
+  await Deno.mkdir(dir, { mode: 0o700 });
+  const path = `${dir}/snapshot.kv`;
+  const cleanUp = () => Deno.remove(dir, { recursive: true }).catch(() => {});
   try {
-    await sqliteBackup(db, path, { rate: -1 });
-  } finally {
-    db.close();
+    // Loaded only here: hosted KV (Deno Deploy) never needs SQLite.
+    const { backup: sqliteBackup, DatabaseSync } = await import("node:sqlite");
+    // timeout: SQLite busy_timeout, so a moment of the app holding a lock is waited out.
+    const db = new DatabaseSync(kvPath, { readOnly: true, timeout: 5000 });
+    try {
+      await sqliteBackup(db, path, { rate: -1 });
+    } finally {
+      db.close();
+    }
+    const kv = await Deno.openKv(path);
+    return {
+      kv,
+      path,
+      async close() {
+        kv.close();
+        await cleanUp();
+      },
+    };
+  } catch (err) {
+    await cleanUp();
+    throw err;
   }
-  const kv = await Deno.openKv(path);
-  return {
-    kv,
-    path,
-    async close() {
-      kv.close();
-      for (const p of [path, `${path}-wal`, `${path}-shm`]) await Deno.remove(p).catch(() => {});
-    },
-  };
 }
 
 /** What {@link createBackup} needs. */
@@ -184,8 +274,9 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
   const staging = await opts.destination.stagingDir();
   const local = `${staging}/${name}`;
   const partial = `${local}.partial`;
+  await cleanStaleBackupFiles(opts.kvPath, staging);
   const snapshot = !opts.source && await isLocalKvFile(opts.kvPath)
-    ? await snapshotKv(opts.kvPath!, staging)
+    ? await snapshotKv(opts.kvPath!)
     : null;
   const source = opts.source?.kv ?? snapshot?.kv ?? opts.kv;
   const kind = opts.source?.kind ?? (snapshot ? "sqlite-snapshot" : "kv-list");
@@ -262,6 +353,14 @@ export async function pruneBackups(
   return doomed;
 }
 
+function hostName(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "this machine";
+  }
+}
+
 /** What {@link runScheduledBackup} needs. */
 export interface BackupJobDeps {
   kv: Deno.Kv;
@@ -272,6 +371,8 @@ export interface BackupJobDeps {
   holder?: string;
   /** Run even if a finished run still holds the lease (by hand, not from cron). */
   manual?: boolean;
+  /** Take the lease even from a live holder (`deno task backup --force`). */
+  force?: boolean;
   /**
    * Prune old backups after this one (default: on scheduled runs only; a backup by hand
    * prunes only with `--prune`, so a backup of a damaged store never pushes out a good one).
@@ -283,17 +384,29 @@ export interface BackupJobDeps {
 /** Outcome of {@link runScheduledBackup}. */
 export type BackupJobResult =
   | { ran: true; location: string; manifest: BackupManifest; pruned: string[] }
-  | { ran: false; reason: "lease_held" };
+  | { ran: false; reason: "lease_held"; lease: Lease | null };
 
-/** How long a backup may hold the lease, ms (also the minimum gap between nightly runs). */
+/**
+ * How long a finished backup keeps the lease, ms: the minimum gap between scheduled runs
+ * (an instance whose cron fires a little later skips).
+ */
 export const BACKUP_LEASE_MS = 3_600_000;
+/**
+ * How long a running backup's lease lasts without a heartbeat, ms: a killed backup blocks
+ * the next one for at most this long.
+ */
+export const BACKUP_LEASE_HOLD_MS = 90_000;
+/** How often a running backup renews its lease, ms. */
+export const BACKUP_HEARTBEAT_MS = 30_000;
 const MONITOR = "lodge-backup";
 
 /**
- * The cron job: takes the KV lease (so N instances back up once), backs up, prunes,
- * records the outcome in KV, and checks in with Sentry. On success the lease is kept
- * until it expires, so an instance whose cron fires a little later does not run again;
- * on failure it is released so a retry may run. Failures are recorded and rethrown.
+ * The cron job: takes the KV lease (so N instances back up once) and renews it every 30 s
+ * while it runs (a killed run frees it within 90 s), backs up, prunes (scheduled runs, or
+ * `prune`), records the outcome in KV, and checks in with Sentry. On success the lease is
+ * kept for an hour from the start, so an instance whose cron fires a little later does not
+ * run again; on failure it is released so a retry may run. Failures are recorded and
+ * rethrown.
  *
  * @example
  * ```ts
@@ -304,14 +417,19 @@ const MONITOR = "lodge-backup";
 export async function runScheduledBackup(deps: BackupJobDeps): Promise<BackupJobResult> {
   const { kv, config } = deps;
   const now = deps.now?.() ?? new Date();
-  const held = await acquireLease(kv, BACKUP_JOB, BACKUP_LEASE_MS, {
+  const acquired = await acquireLease(kv, BACKUP_JOB, BACKUP_LEASE_HOLD_MS, {
     now: now.getTime(),
     owner: deps.holder ?? crypto.randomUUID(),
     takeFinished: deps.manual,
+    force: deps.force,
+    holder: `${
+      deps.manual ? "deno task backup" : "the scheduled backup"
+    } (pid ${Deno.pid} on ${hostName()})`,
+    heartbeatMs: BACKUP_HEARTBEAT_MS,
   });
-  if (!held) {
+  if (!acquired) {
     breadcrumb("backup", "skipped: another instance holds the lease");
-    return { ran: false, reason: "lease_held" };
+    return { ran: false, reason: "lease_held", lease: await getLease(kv, BACKUP_JOB) };
   }
   const destination = deps.destination ?? backupDestination(config);
   const checkInId = sentryCheckIn(
@@ -319,6 +437,9 @@ export async function runScheduledBackup(deps: BackupJobDeps): Promise<BackupJob
     config.backup.cron,
   );
   breadcrumb("backup", "started", { destination: destination.description });
+  const beat = startHeartbeat(kv, acquired, BACKUP_LEASE_HOLD_MS, BACKUP_HEARTBEAT_MS, () => {
+    captureWarning("backup: lease lost while running (forced by an operator?)", {});
+  });
   try {
     const created = await createBackup({
       kv,
@@ -327,7 +448,8 @@ export async function runScheduledBackup(deps: BackupJobDeps): Promise<BackupJob
       appVersion: config.version,
       now,
     });
-    await finishLease(kv, held);
+    await beat.stop();
+    await finishLease(kv, beat.held, Date.now(), now.getTime() + BACKUP_LEASE_MS);
     const pruned = (deps.prune ?? !deps.manual)
       ? await pruneBackups(destination, config.backup.keepDaily, config.backup.keepMonthly)
       : [];
@@ -352,7 +474,8 @@ export async function runScheduledBackup(deps: BackupJobDeps): Promise<BackupJob
   } catch (err) {
     const reason = `${(err as Error)?.name ?? "Error"}: ${(err as Error)?.message ?? String(err)}`;
     await recordBackupFailure(kv, reason).catch(() => {});
-    await releaseLease(kv, held).catch(() => {});
+    await beat.stop();
+    await releaseLease(kv, beat.held).catch(() => {});
     breadcrumb("backup", "failed", { reason: (err as Error)?.name ?? "Error" }, "error");
     sentryCheckIn({ monitorSlug: MONITOR, status: "error", checkInId }, config.backup.cron);
     captureError(err);
@@ -435,12 +558,18 @@ async function main(argv: string[]): Promise<number> {
     const result = await runScheduledBackup({
       kv,
       config,
-      holder: "cli",
+      holder: `cli-${crypto.randomUUID()}`,
       manual: true,
       prune: flags.prune,
+      force: flags.force,
     });
     if (!result.ran) {
-      console.error("Another backup is running (the KV lease is held). Try again later.");
+      console.error(
+        `Another backup is running: the lease ["cron_leases","backup"] is ` +
+          `${result.lease ? describeLease(result.lease) : "held"}. Wait for it, or, if you are ` +
+          `sure that process is gone, run: deno task backup --force ` +
+          `(docs/runbooks/restore.md, "A backup lease is held").`,
+      );
       return 2;
     }
     const m = result.manifest;
