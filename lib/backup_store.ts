@@ -387,3 +387,24 @@ export async function folderWriteProblem(dir: string): Promise<string | null> {
     return `BACKUP_DIR ${dir} is not writable (${(err as Error).name})`;
   }
 }
+
+/** Safety backups (`lodge-safety-…`, taken by restore) kept in the folder. */
+export const SAFETY_BACKUPS_KEPT = 5;
+
+/**
+ * Chooses safety backups to delete: all but the newest `keep`, never one in `protect`
+ * (the safety backup of a restore that has not finished).
+ *
+ * @example
+ * ```ts
+ * selectSafetyBackupsToPrune(names, 5, new Set());
+ * ```
+ */
+export function selectSafetyBackupsToPrune(
+  names: string[],
+  keep = SAFETY_BACKUPS_KEPT,
+  protect: Set<string> = new Set(),
+): string[] {
+  return names.filter((n) => /^lodge-safety-\d{4}-\d{2}-\d{2}T[\d-]+Z\.ndjson\.gz$/.test(n))
+    .sort().reverse().slice(keep).filter((n) => !protect.has(n));
+}
