@@ -54,6 +54,7 @@ import {
 import { breadcrumb, captureError, captureWarning } from "../lib/observability.ts";
 import { InvariantTally } from "../kv/invariants.ts";
 import { sentryCheckIn } from "../lib/sentry_checkin.ts";
+import { ProgressBar } from "../lib/progress.ts";
 
 /**
  * Keys that describe backups and running jobs themselves (backup status, cron leases);
@@ -247,6 +248,8 @@ export interface CreateBackupOptions {
   kind?: "lodge" | "lodge-safety";
   /** List this store instead (e.g. a snapshot the caller already holds). */
   source?: { kv: Deno.Kv; kind: BackupManifest["source"] };
+  /** Called with the number of entries written so far (every 1000 entries). */
+  onProgress?: (entries: number) => void;
 }
 
 /** How many times a `kv-list` backup is read again when it caught a change half-way. */
@@ -286,6 +289,7 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
     // index caught half-way by a concurrent change, list again (a snapshot is exact as is).
     for (let attempt = 1;; attempt++) {
       const tally = new InvariantTally();
+      let seen = 0;
       written = await writeBackupFile(
         partial,
         source.list({ prefix: [] }, { batchSize: 1000, consistency: "strong" }),
@@ -293,7 +297,10 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
           createdAt: now.toISOString(),
           appVersion: opts.appVersion,
           filter: (k) => !isBackupBookkeeping(k),
-          onEntry: (k, v) => tally.add(k, v),
+          onEntry: (k, v) => {
+            tally.add(k, v);
+            if (++seen % 1000 === 0) opts.onProgress?.(seen);
+          },
           // Local machines have a spare core; hosted KV (Deno Deploy) compresses inline.
           compressInWorker: kind === "sqlite-snapshot",
         },
@@ -373,6 +380,8 @@ export interface BackupJobDeps {
   manual?: boolean;
   /** Take the lease even from a live holder (`deno task backup --force`). */
   force?: boolean;
+  /** Progress of the backup (entries written so far). */
+  onProgress?: (entries: number) => void;
   /**
    * Prune old backups after this one (default: on scheduled runs only; a backup by hand
    * prunes only with `--prune`, so a backup of a damaged store never pushes out a good one).
@@ -447,6 +456,7 @@ export async function runScheduledBackup(deps: BackupJobDeps): Promise<BackupJob
       destination,
       appVersion: config.version,
       now,
+      onProgress: deps.onProgress,
     });
     await beat.stop();
     await finishLease(kv, beat.held, Date.now(), now.getTime() + BACKUP_LEASE_MS);
@@ -554,6 +564,7 @@ async function main(argv: string[]): Promise<number> {
   const kv = await openTarget(config.kvPath);
   try {
     await ensureBackupStatus(kv);
+    const bar = new ProgressBar("Backing up", 0);
     // By hand: run even if tonight's backup already ran, but never beside a running one.
     const result = await runScheduledBackup({
       kv,
@@ -562,6 +573,7 @@ async function main(argv: string[]): Promise<number> {
       manual: true,
       prune: flags.prune,
       force: flags.force,
+      onProgress: (n) => bar.update(n),
     });
     if (!result.ran) {
       console.error(
@@ -573,6 +585,7 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const m = result.manifest;
+    bar.done(m.entries);
     console.error(
       `Backed up ${m.entries} entries (${m.bytes} bytes) in ${m.durationMs} ms` +
         ` from ${m.source}; ` +

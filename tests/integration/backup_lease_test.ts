@@ -90,6 +90,11 @@ Deno.test("deno task backup names the lease holder and its expiry; --force takes
     const forced = await run(["--force"]);
     assert.equal(forced.code, 0, new TextDecoder().decode(forced.stderr));
     assert.match(new TextDecoder().decode(forced.stdout), /lodge-.*\.ndjson\.gz/);
+    // Progress on stderr (not a terminal here: the final line at least).
+    assert.match(
+      new TextDecoder().decode(forced.stderr),
+      /Backing up: \d+ entries in [\d.]+ s \(\d+ entries\/s\)/,
+    );
   } finally {
     kv.close();
     await Deno.remove(dir, { recursive: true });
