@@ -18,6 +18,7 @@ import { initObservability } from "./lib/observability.ts";
 import { closeEventStreams } from "./routes/events.ts";
 import { ROTATE_SIGNING_KEYS_SCHEDULE, rotateSigningKeys } from "./cron/rotate_signing_keys.ts";
 import { registerBackupCron } from "./cron/backup.ts";
+import { startAppAlive } from "./kv/app_alive.ts";
 
 function fail(message: string): never {
   console.error(message);
@@ -54,6 +55,7 @@ if (config.appEnv === "production" && !config.resendApiKey) {
   console.warn("RESEND_API_KEY is not set: mail is kept in the KV outbox and NOT delivered.");
 }
 await registerBackupCron({ kv, config });
+const stopAppAlive = startAppAlive(kv); // lets `deno task restore` see that the app is serving
 console.log(`Password hashing: ${(await hasher()).name}`);
 
 let server: Deno.HttpServer;
@@ -82,6 +84,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(signal, async () => {
     closeEventStreams(); // open SSE bodies would keep shutdown() waiting forever
     await server.shutdown();
+    await stopAppAlive();
     kv.close();
     Deno.exit(0);
   });

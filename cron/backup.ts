@@ -16,6 +16,7 @@
  * ```
  * @module
  */
+import { parseArgs } from "node:util";
 import { type Config, ConfigError, loadConfig } from "../lib/config.ts";
 import { openKv } from "../kv/db.ts";
 import {
@@ -29,10 +30,19 @@ import {
   type BackupDestination,
   backupFileName,
   FolderDestination,
+  folderWriteProblem,
   S3Destination,
   selectBackupsToPrune,
 } from "../lib/backup_store.ts";
-import { acquireLease, finishLease, releaseLease } from "../kv/leases.ts";
+import {
+  acquireLease,
+  describeLease,
+  finishLease,
+  getLease,
+  type Lease,
+  releaseLease,
+  startHeartbeat,
+} from "../kv/leases.ts";
 import {
   BACKUP_JOB,
   BACKUP_STALE_AFTER_MS,
@@ -44,6 +54,7 @@ import {
 import { breadcrumb, captureError, captureWarning } from "../lib/observability.ts";
 import { InvariantTally } from "../kv/invariants.ts";
 import { sentryCheckIn } from "../lib/sentry_checkin.ts";
+import { ProgressBar } from "../lib/progress.ts";
 
 /**
  * Keys that describe backups and running jobs themselves (backup status, cron leases);
@@ -105,41 +116,124 @@ export async function isLocalKvFile(path: string | undefined): Promise<boolean> 
   }
 }
 
+/** The private folder (mode 0700) beside a KV file that holds its snapshots while in use. */
+export function snapshotRoot(kvPath: string): string {
+  const slash = kvPath.replace(/\\/g, "/").lastIndexOf("/");
+  return `${slash >= 0 ? kvPath.slice(0, slash) : "."}/.lodge-snapshots`;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    Deno.statSync("/proc/self");
+  } catch {
+    return true; // no /proc: cannot tell, so keep it (the age rule below still applies)
+  }
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A `.partial` backup file untouched this long belongs to a run that died, ms. */
+const STALE_PARTIAL_MS = 10 * 60_000;
+
 /**
- * Makes a consistent point-in-time copy of a local KV file with SQLite's online backup
- * API, copying every page in one step under one read transaction (safe while the app
- * writes; `VACUUM INTO` would need ATTACH, which Deno allows only with all permissions),
- * and opens it. Call `close()` to close and delete it.
+ * Removes what killed runs left behind: snapshot folders whose process is gone (they are
+ * full copies of the store, password hashes included), snapshots of the old layout in the
+ * backup folder, and `.partial` backup files nobody has written to for 10 minutes.
+ * Returns the paths removed.
  *
  * @example
  * ```ts
- * const snap = await snapshotKv("data/lodge.kv", "data/backups");
+ * await cleanStaleBackupFiles("data/lodge.kv", "data/backups");
+ * ```
+ */
+export async function cleanStaleBackupFiles(
+  kvPath: string | undefined,
+  stagingDir: string | undefined,
+  now = Date.now(),
+): Promise<string[]> {
+  const removed: string[] = [];
+  const rm = async (path: string) => {
+    await Deno.remove(path, { recursive: true }).then(() => removed.push(path), () => {});
+  };
+  if (kvPath && kvPath !== ":memory:" && !/^https?:\/\//.test(kvPath)) {
+    const root = snapshotRoot(kvPath);
+    try {
+      for await (const e of Deno.readDir(root)) {
+        const pid = Number(/^(\d+)-/.exec(e.name)?.[1]);
+        const info = await Deno.stat(`${root}/${e.name}`).catch(() => null);
+        const old = info?.mtime ? now - info.mtime.getTime() > 24 * 3_600_000 : false;
+        if (!pid || pid === Deno.pid || (processAlive(pid) && !old)) continue;
+        await rm(`${root}/${e.name}`);
+      }
+    } catch { /* no snapshot folder yet */ }
+  }
+  if (stagingDir) {
+    try {
+      for await (const e of Deno.readDir(stagingDir)) {
+        const path = `${stagingDir}/${e.name}`;
+        if (/^\.snapshot-[0-9a-f-]+\.kv(-wal|-shm)?$/.test(e.name)) await rm(path);
+        else if (e.name.endsWith(".partial")) {
+          const info = await Deno.stat(path).catch(() => null);
+          if (info?.mtime && now - info.mtime.getTime() > STALE_PARTIAL_MS) await rm(path);
+        }
+      }
+    } catch { /* no folder yet */ }
+  }
+  return removed;
+}
+
+/**
+ * Makes a consistent point-in-time copy of a local KV file with SQLite's online backup
+ * API, copying every page in one step under one read transaction (in WAL mode a reader
+ * never blocks the app's writers; a step-wise copy would restart on every app write;
+ * `VACUUM INTO` would need ATTACH, which Deno allows only with all permissions), and
+ * opens it. The copy holds everything (password hashes too), so it goes into a private
+ * folder (mode 0700) beside the store, never into the backup folder; `close()` deletes
+ * it, and {@link cleanStaleBackupFiles} removes one a killed process left.
+ *
+ * @example
+ * ```ts
+ * const snap = await snapshotKv("data/lodge.kv");
  * try { for await (const e of snap.kv.list({ prefix: [] })) console.log(e.key); } finally { await snap.close(); }
  * ```
  */
 export async function snapshotKv(
   kvPath: string,
-  dir: string,
+  root = snapshotRoot(kvPath),
 ): Promise<{ kv: Deno.Kv; path: string; close(): Promise<void> }> {
-  await Deno.mkdir(dir, { recursive: true });
-  const path = `${dir}/.snapshot-${crypto.randomUUID()}.kv`;
-  // Loaded only here: hosted KV (Deno Deploy) never needs SQLite.
-  const { backup: sqliteBackup, DatabaseSync } = await import("node:sqlite");
-  const db = new DatabaseSync(kvPath, { readOnly: true });
+  await Deno.mkdir(root, { recursive: true, mode: 0o700 });
+  await Deno.chmod(root, 0o700).catch(() => {});
+  const dir = `${root}/${Deno.pid}-${crypto.randomUUID()}`;
+  await Deno.mkdir(dir, { mode: 0o700 });
+  const path = `${dir}/snapshot.kv`;
+  const cleanUp = () => Deno.remove(dir, { recursive: true }).catch(() => {});
   try {
-    await sqliteBackup(db, path, { rate: -1 });
-  } finally {
-    db.close();
+    // Loaded only here: hosted KV (Deno Deploy) never needs SQLite.
+    const { backup: sqliteBackup, DatabaseSync } = await import("node:sqlite");
+    // timeout: SQLite busy_timeout, so a moment of the app holding a lock is waited out.
+    const db = new DatabaseSync(kvPath, { readOnly: true, timeout: 5000 });
+    try {
+      await sqliteBackup(db, path, { rate: -1 });
+    } finally {
+      db.close();
+    }
+    const kv = await Deno.openKv(path);
+    return {
+      kv,
+      path,
+      async close() {
+        kv.close();
+        await cleanUp();
+      },
+    };
+  } catch (err) {
+    await cleanUp();
+    throw err;
   }
-  const kv = await Deno.openKv(path);
-  return {
-    kv,
-    path,
-    async close() {
-      kv.close();
-      for (const p of [path, `${path}-wal`, `${path}-shm`]) await Deno.remove(p).catch(() => {});
-    },
-  };
 }
 
 /** What {@link createBackup} needs. */
@@ -154,6 +248,8 @@ export interface CreateBackupOptions {
   kind?: "lodge" | "lodge-safety";
   /** List this store instead (e.g. a snapshot the caller already holds). */
   source?: { kv: Deno.Kv; kind: BackupManifest["source"] };
+  /** Called with the number of entries written so far (every 1000 entries). */
+  onProgress?: (entries: number) => void;
 }
 
 /** How many times a `kv-list` backup is read again when it caught a change half-way. */
@@ -181,8 +277,9 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
   const staging = await opts.destination.stagingDir();
   const local = `${staging}/${name}`;
   const partial = `${local}.partial`;
+  await cleanStaleBackupFiles(opts.kvPath, staging);
   const snapshot = !opts.source && await isLocalKvFile(opts.kvPath)
-    ? await snapshotKv(opts.kvPath!, staging)
+    ? await snapshotKv(opts.kvPath!)
     : null;
   const source = opts.source?.kv ?? snapshot?.kv ?? opts.kv;
   const kind = opts.source?.kind ?? (snapshot ? "sqlite-snapshot" : "kv-list");
@@ -192,6 +289,7 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
     // index caught half-way by a concurrent change, list again (a snapshot is exact as is).
     for (let attempt = 1;; attempt++) {
       const tally = new InvariantTally();
+      let seen = 0;
       written = await writeBackupFile(
         partial,
         source.list({ prefix: [] }, { batchSize: 1000, consistency: "strong" }),
@@ -199,7 +297,10 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
           createdAt: now.toISOString(),
           appVersion: opts.appVersion,
           filter: (k) => !isBackupBookkeeping(k),
-          onEntry: (k, v) => tally.add(k, v),
+          onEntry: (k, v) => {
+            tally.add(k, v);
+            if (++seen % 1000 === 0) opts.onProgress?.(seen);
+          },
           // Local machines have a spare core; hosted KV (Deno Deploy) compresses inline.
           compressInWorker: kind === "sqlite-snapshot",
         },
@@ -252,10 +353,19 @@ export async function pruneBackups(
   destination: BackupDestination,
   keepDaily: number,
   keepMonthly: number,
+  now = Date.now(),
 ): Promise<string[]> {
-  const doomed = selectBackupsToPrune(await destination.list(), keepDaily, keepMonthly);
+  const doomed = selectBackupsToPrune(await destination.list(), keepDaily, keepMonthly, now);
   for (const name of doomed) await destination.remove(name);
   return doomed;
+}
+
+function hostName(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "this machine";
+  }
 }
 
 /** What {@link runScheduledBackup} needs. */
@@ -268,23 +378,44 @@ export interface BackupJobDeps {
   holder?: string;
   /** Run even if a finished run still holds the lease (by hand, not from cron). */
   manual?: boolean;
+  /** Take the lease even from a live holder (`deno task backup --force`). */
+  force?: boolean;
+  /** Progress of the backup (entries written so far). */
+  onProgress?: (entries: number) => void;
+  /**
+   * Prune old backups after this one (default: on scheduled runs only; a backup by hand
+   * prunes only with `--prune`, so a backup of a damaged store never pushes out a good one).
+   */
+  prune?: boolean;
   now?: () => Date;
 }
 
 /** Outcome of {@link runScheduledBackup}. */
 export type BackupJobResult =
   | { ran: true; location: string; manifest: BackupManifest; pruned: string[] }
-  | { ran: false; reason: "lease_held" };
+  | { ran: false; reason: "lease_held"; lease: Lease | null };
 
-/** How long a backup may hold the lease, ms (also the minimum gap between nightly runs). */
+/**
+ * How long a finished backup keeps the lease, ms: the minimum gap between scheduled runs
+ * (an instance whose cron fires a little later skips).
+ */
 export const BACKUP_LEASE_MS = 3_600_000;
+/**
+ * How long a running backup's lease lasts without a heartbeat, ms: a killed backup blocks
+ * the next one for at most this long.
+ */
+export const BACKUP_LEASE_HOLD_MS = 90_000;
+/** How often a running backup renews its lease, ms. */
+export const BACKUP_HEARTBEAT_MS = 30_000;
 const MONITOR = "lodge-backup";
 
 /**
- * The cron job: takes the KV lease (so N instances back up once), backs up, prunes,
- * records the outcome in KV, and checks in with Sentry. On success the lease is kept
- * until it expires, so an instance whose cron fires a little later does not run again;
- * on failure it is released so a retry may run. Failures are recorded and rethrown.
+ * The cron job: takes the KV lease (so N instances back up once) and renews it every 30 s
+ * while it runs (a killed run frees it within 90 s), backs up, prunes (scheduled runs, or
+ * `prune`), records the outcome in KV, and checks in with Sentry. On success the lease is
+ * kept for an hour from the start, so an instance whose cron fires a little later does not
+ * run again; on failure it is released so a retry may run. Failures are recorded and
+ * rethrown.
  *
  * @example
  * ```ts
@@ -295,14 +426,19 @@ const MONITOR = "lodge-backup";
 export async function runScheduledBackup(deps: BackupJobDeps): Promise<BackupJobResult> {
   const { kv, config } = deps;
   const now = deps.now?.() ?? new Date();
-  const held = await acquireLease(kv, BACKUP_JOB, BACKUP_LEASE_MS, {
+  const acquired = await acquireLease(kv, BACKUP_JOB, BACKUP_LEASE_HOLD_MS, {
     now: now.getTime(),
     owner: deps.holder ?? crypto.randomUUID(),
     takeFinished: deps.manual,
+    force: deps.force,
+    holder: `${
+      deps.manual ? "deno task backup" : "the scheduled backup"
+    } (pid ${Deno.pid} on ${hostName()})`,
+    heartbeatMs: BACKUP_HEARTBEAT_MS,
   });
-  if (!held) {
+  if (!acquired) {
     breadcrumb("backup", "skipped: another instance holds the lease");
-    return { ran: false, reason: "lease_held" };
+    return { ran: false, reason: "lease_held", lease: await getLease(kv, BACKUP_JOB) };
   }
   const destination = deps.destination ?? backupDestination(config);
   const checkInId = sentryCheckIn(
@@ -310,6 +446,9 @@ export async function runScheduledBackup(deps: BackupJobDeps): Promise<BackupJob
     config.backup.cron,
   );
   breadcrumb("backup", "started", { destination: destination.description });
+  const beat = startHeartbeat(kv, acquired, BACKUP_LEASE_HOLD_MS, BACKUP_HEARTBEAT_MS, () => {
+    captureWarning("backup: lease lost while running (forced by an operator?)", {});
+  });
   try {
     const created = await createBackup({
       kv,
@@ -317,13 +456,13 @@ export async function runScheduledBackup(deps: BackupJobDeps): Promise<BackupJob
       destination,
       appVersion: config.version,
       now,
+      onProgress: deps.onProgress,
     });
-    await finishLease(kv, held);
-    const pruned = await pruneBackups(
-      destination,
-      config.backup.keepDaily,
-      config.backup.keepMonthly,
-    );
+    await beat.stop();
+    await finishLease(kv, beat.held, Date.now(), now.getTime() + BACKUP_LEASE_MS);
+    const pruned = (deps.prune ?? !deps.manual)
+      ? await pruneBackups(destination, config.backup.keepDaily, config.backup.keepMonthly)
+      : [];
     await recordBackupSuccess(kv, {
       location: created.location,
       entries: created.manifest.entries,
@@ -345,12 +484,33 @@ export async function runScheduledBackup(deps: BackupJobDeps): Promise<BackupJob
   } catch (err) {
     const reason = `${(err as Error)?.name ?? "Error"}: ${(err as Error)?.message ?? String(err)}`;
     await recordBackupFailure(kv, reason).catch(() => {});
-    await releaseLease(kv, held).catch(() => {});
+    await beat.stop();
+    await releaseLease(kv, beat.held).catch(() => {});
     breadcrumb("backup", "failed", { reason: (err as Error)?.name ?? "Error" }, "error");
     sentryCheckIn({ monitorSlug: MONITOR, status: "error", checkInId }, config.backup.cron);
     captureError(err);
     throw err;
   }
+}
+
+/**
+ * Warns (on stderr; not fatal: the app serves without backups) when BACKUP_DIR cannot be
+ * written, so the operator hears of it at start-up and not from a failed 03:00 run.
+ * Returns the problem, or null.
+ *
+ * @example
+ * ```ts
+ * await warnIfBackupFolderUnusable(config);
+ * ```
+ */
+export async function warnIfBackupFolderUnusable(
+  config: Config,
+  warn: (line: string) => void = console.warn,
+): Promise<string | null> {
+  if (config.backup.s3) return null;
+  const problem = await folderWriteProblem(config.backup.dir);
+  if (problem) warn(`Warning: ${problem}: backups will fail until it is fixed.`);
+  return problem;
 }
 
 /**
@@ -373,6 +533,7 @@ export async function registerBackupCron(
     await runScheduledBackup(deps).catch((err) => console.error("backup failed:", err?.message));
   });
   await ensureBackupStatus(deps.kv);
+  await warnIfBackupFolderUnusable(deps.config);
   const status = await getBackupStatus(deps.kv);
   const last = status?.lastSuccessAt ?? null;
   if (last === null || Date.now() - last > BACKUP_STALE_AFTER_MS) {
@@ -383,30 +544,54 @@ export async function registerBackupCron(
   }
 }
 
-async function main(): Promise<number> {
-  let config: Config;
+async function main(argv: string[]): Promise<number> {
+  let config: Config, flags: { prune: boolean; force: boolean };
   try {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        prune: { type: "boolean", default: false },
+        force: { type: "boolean", default: false },
+      },
+    });
+    flags = { prune: values.prune ?? false, force: values.force ?? false };
     config = loadConfig(Deno.env.toObject());
   } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(err.message);
-      return 1;
-    }
-    throw err;
+    console.error((err as Error).message);
+    if (!(err instanceof ConfigError)) console.error("Usage: deno task backup [--prune] [--force]");
+    return 1;
   }
   const kv = await openTarget(config.kvPath);
   try {
     await ensureBackupStatus(kv);
+    const bar = new ProgressBar("Backing up", 0);
     // By hand: run even if tonight's backup already ran, but never beside a running one.
-    const result = await runScheduledBackup({ kv, config, holder: "cli", manual: true });
+    const result = await runScheduledBackup({
+      kv,
+      config,
+      holder: `cli-${crypto.randomUUID()}`,
+      manual: true,
+      prune: flags.prune,
+      force: flags.force,
+      onProgress: (n) => bar.update(n),
+    });
     if (!result.ran) {
-      console.error("Another backup is running (the KV lease is held). Try again later.");
+      console.error(
+        `Another backup is running: the lease ["cron_leases","backup"] is ` +
+          `${result.lease ? describeLease(result.lease) : "held"}. Wait for it, or, if you are ` +
+          `sure that process is gone, run: deno task backup --force ` +
+          `(docs/runbooks/restore.md, "A backup lease is held").`,
+      );
       return 2;
     }
     const m = result.manifest;
+    bar.done(m.entries);
     console.error(
       `Backed up ${m.entries} entries (${m.bytes} bytes) in ${m.durationMs} ms` +
-        ` from ${m.source}; pruned ${result.pruned.length} old backup(s).`,
+        ` from ${m.source}; ` +
+        (flags.prune
+          ? `pruned ${result.pruned.length} old backup(s).`
+          : "nothing pruned (pass --prune to apply retention)."),
     );
     console.log(result.location);
     return 0;
@@ -418,4 +603,4 @@ async function main(): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main());
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -198,7 +198,14 @@ async function main(): Promise<number> {
   }
   const kv = await openTarget(config.kvPath);
   try {
-    const r = await runDrill({ kv, kvPath: config.kvPath, appVersion: config.version });
+    let r: DrillResult;
+    try {
+      r = await runDrill({ kv, kvPath: config.kvPath, appVersion: config.version });
+    } catch (err) {
+      // One line, no stack trace: the operator needs to know what failed, not where.
+      console.error(`Drill FAILED: ${(err as Error)?.name ?? "Error"}: ${(err as Error)?.message}`);
+      return 1;
+    }
     console.log(
       `Drill of ${config.kvPath ?? "the platform KV"}: ${r.entries} entries, ${r.bytes} bytes.`,
     );

@@ -1,5 +1,6 @@
 /**
- * `deno task restore <backup> [--target <kv path>] [--dry-run] [--yes] [--workspace <slug>]`
+ * `deno task restore <backup> [--target <kv path>] [--dry-run] [--yes] [--workspace <slug>]
+ * [--force-live]`
  *
  * Brings a KV store back to exactly what a backup holds. The backup (a path, or the
  * `s3://bucket/name` a bucket backup printed) is verified first — manifest, size,
@@ -26,11 +27,14 @@ import {
   readBackupLines,
   verifyBackup,
 } from "../lib/backup_file.ts";
-import { FolderDestination, S3Destination } from "../lib/backup_store.ts";
+import { S3Destination } from "../lib/backup_store.ts";
 import { type Config, ConfigError, loadConfig } from "../lib/config.ts";
 import { ProgressBar } from "../lib/progress.ts";
+import { encodedKeySize, KV_MAX_MUTATIONS } from "../lib/kv_limits.ts";
 import { checkInvariants } from "../kv/invariants.ts";
-import { createBackup, isBackupBookkeeping, openTarget } from "./backup.ts";
+import { isBackupBookkeeping, openTarget } from "./backup.ts";
+import { finishRestore, getRestoreMarker, safetyBackupOnce } from "./restore_safety.ts";
+import { liveAppInstances } from "../kv/app_alive.ts";
 import { readWorkspaceSource, restoreWorkspace } from "./restore_workspace.ts";
 
 /** What would change (or changed) for one top-level prefix. */
@@ -80,11 +84,14 @@ export class RestoreInterrupted extends Error {
   }
 }
 
-/** Approximate characters of encoded data per atomic (×3 for UTF-8 stays under 800 KiB). */
-const BATCH_CHARS = 200_000;
+/** Key bytes per atomic: KV allows {@link KV_MAX_TOTAL_KEY_BYTES}; keep a margin. */
+const BATCH_KEY_BYTES = 64 * 1024;
+/** Key + value bytes per atomic: KV allows {@link KV_MAX_TOTAL_MUTATION_BYTES}. */
+const BATCH_MUTATION_BYTES = 600 * 1024;
 
 /**
- * Collects mutations into atomics of bounded size, one commit in flight at a time.
+ * Collects mutations into atomics that stay within every Deno KV limit (mutation count,
+ * total key bytes, total mutation bytes), one commit in flight at a time.
  *
  * @example
  * ```ts
@@ -96,37 +103,49 @@ const BATCH_CHARS = 200_000;
 export class BatchWriter {
   #op: Deno.AtomicOperation;
   #n = 0;
-  #chars = 0;
+  #keyBytes = 0;
+  #mutationBytes = 0;
   #inFlight: Promise<void> | null = null;
   batches = 0;
   constructor(
     readonly kv: Deno.Kv,
-    readonly maxMutations = 1000,
+    readonly maxMutations = KV_MAX_MUTATIONS,
     readonly stopAfterBatches?: number,
   ) {
     this.#op = kv.atomic();
   }
-  /** Adds a set; commits when the batch is full. */
+  /**
+   * Adds a set; `chars` is the value's size as JSON text (a V8-serialized value takes at
+   * most about twice that). Commits first when the set would not fit the batch.
+   */
   async set(key: Deno.KvKey, value: unknown, chars: number): Promise<void> {
+    const keyBytes = encodedKeySize(key);
+    await this.#makeRoom(keyBytes, keyBytes + 2 * chars + 64);
     this.#op.set(key, value);
-    await this.#added(chars);
   }
-  /** Adds a delete; commits when the batch is full. */
+  /** Adds a delete; commits first when it would not fit the batch. */
   async delete(key: Deno.KvKey): Promise<void> {
+    const keyBytes = encodedKeySize(key);
+    await this.#makeRoom(keyBytes, keyBytes);
     this.#op.delete(key);
-    await this.#added(100);
   }
-  async #added(chars: number): Promise<void> {
+  async #makeRoom(keyBytes: number, mutationBytes: number): Promise<void> {
+    if (
+      this.#n + 1 > Math.min(this.maxMutations, KV_MAX_MUTATIONS) ||
+      this.#keyBytes + keyBytes > BATCH_KEY_BYTES ||
+      this.#mutationBytes + mutationBytes > BATCH_MUTATION_BYTES
+    ) await this.#commit();
     this.#n++;
-    this.#chars += chars;
-    if (this.#n >= this.maxMutations || this.#chars >= BATCH_CHARS) await this.#commit();
+    this.#keyBytes += keyBytes;
+    this.#mutationBytes += mutationBytes;
   }
   async #commit(): Promise<void> {
     if (this.#n === 0) return;
     const op = this.#op;
     this.#op = this.kv.atomic();
     this.#n = 0;
-    this.#chars = 0;
+    this.#keyBytes = 0;
+    this.#mutationBytes = 0;
     if (this.#inFlight) await this.#inFlight;
     this.#inFlight = op.commit().then((r) => {
       if (!r.ok) throw new Error("an atomic restore batch was refused");
@@ -293,7 +312,12 @@ export interface RestoreArgs {
   dryRun: boolean;
   yes: boolean;
   workspace?: string;
+  /** Restore even though the app is serving from the target. */
+  forceLive: boolean;
 }
+
+const USAGE = "Usage: deno task restore <backup> [--target <kv path>] [--dry-run] [--yes] " +
+  "[--workspace <slug>] [--force-live]";
 
 /**
  * Parses the command line; throws with a usage message.
@@ -304,8 +328,6 @@ export interface RestoreArgs {
  * ```
  */
 export function parseRestoreArgs(argv: string[]): RestoreArgs {
-  const usage =
-    "Usage: deno task restore <backup> [--target <kv path>] [--dry-run] [--yes] [--workspace <slug>]";
   let parsed;
   try {
     parsed = parseArgs({
@@ -316,25 +338,39 @@ export function parseRestoreArgs(argv: string[]): RestoreArgs {
         "dry-run": { type: "boolean", default: false },
         yes: { type: "boolean", short: "y", default: false },
         workspace: { type: "string" },
+        "force-live": { type: "boolean", default: false },
       },
     });
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n${usage}`);
+    throw new Error(`${(err as Error).message}\n${USAGE}`);
   }
-  if (parsed.positionals.length !== 1) throw new Error(usage);
+  if (parsed.positionals.length !== 1) throw new Error(USAGE);
   return {
     backup: parsed.positionals[0],
     target: parsed.values.target,
     dryRun: parsed.values["dry-run"] ?? false,
     yes: parsed.values.yes ?? false,
     workspace: parsed.values.workspace,
+    forceLive: parsed.values["force-live"] ?? false,
   };
 }
 
-/** Fetches an `s3://bucket/name` backup into a temporary folder; local paths pass through. */
-async function localBackup(config: Config, location: string): Promise<string> {
+/**
+ * Fetches an `s3://bucket/name` backup into a temporary folder (removed again if the
+ * download fails); local paths pass through. `onTempDir` learns the folder to remove later.
+ */
+async function localBackup(
+  config: Config,
+  location: string,
+  onTempDir: (dir: string) => void,
+): Promise<string> {
   const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(location);
-  if (!m) return location;
+  if (!m) {
+    const info = await Deno.stat(location).catch(() => null);
+    if (!info) throw new BackupRejectedError(`Backup file not found: ${location}`);
+    if (!info.isFile) throw new BackupRejectedError(`Not a backup file: ${location}`);
+    return location;
+  }
   if (!config.backup.s3 || config.backup.s3.bucket !== m[1]) {
     throw new BackupRejectedError(
       `Set BACKUP_S3_* for bucket ${m[1]} to restore from it (or download the file and its ` +
@@ -342,6 +378,7 @@ async function localBackup(config: Config, location: string): Promise<string> {
     );
   }
   const dir = await Deno.makeTempDir({ prefix: "lodge-restore-" });
+  onTempDir(dir);
   console.error(`Downloading ${location} …`);
   return await new S3Destination(config.backup.s3).download(m[2], dir);
 }
@@ -354,6 +391,77 @@ function confirm(question: string): boolean {
   }
   const answer = prompt(`${question} Type "yes" to continue:`);
   return answer?.trim().toLowerCase() === "yes";
+}
+
+/** A local target path (not `:memory:`, not a URL, not the platform default). */
+function localPath(targetPath: string | undefined): string | null {
+  return targetPath && targetPath !== ":memory:" && !/^https?:\/\//.test(targetPath)
+    ? targetPath
+    : null;
+}
+
+/**
+ * Checks a local target before it is opened (opening creates the file): returns whether
+ * it exists; refuses a target whose folder does not exist.
+ */
+async function targetExists(targetPath: string | undefined): Promise<boolean> {
+  const path = localPath(targetPath);
+  if (!path) return true;
+  const info = await Deno.stat(path).catch(() => null);
+  if (info) {
+    if (!info.isFile) throw new BackupRejectedError(`The target ${path} is not a file.`);
+    return true;
+  }
+  const slash = path.lastIndexOf("/");
+  const dir = slash > 0 ? path.slice(0, slash) : ".";
+  if (!(await Deno.stat(dir).then((i) => i.isDirectory, () => false))) {
+    throw new BackupRejectedError(
+      `The target's folder ${dir} does not exist: check --target / DENO_KV_PATH.`,
+    );
+  }
+  return false;
+}
+
+/** Refuses (unless `forceLive`) when a running app instance serves from the target. */
+async function refuseLiveTarget(target: Deno.Kv, forceLive: boolean): Promise<void> {
+  const live = await liveAppInstances(target);
+  if (live.length === 0) return;
+  const who = live.map((a) =>
+    `pid ${a.pid} on ${a.host}, seen ${Math.round((Date.now() - a.at) / 1000)} s ago`
+  ).join("; ");
+  if (forceLive) {
+    console.error(
+      `Warning: the app is serving from this store (${who}); going ahead (--force-live).`,
+    );
+    return;
+  }
+  throw new BackupRejectedError(
+    `The app is serving from this store (${who}). Stop the app first (every instance), then ` +
+      `run the restore again; --force-live restores under a running app (not recommended: ` +
+      `requests in flight may write over restored data).`,
+  );
+}
+
+/** Prints the restore's safety backup, taking it only once per restore. */
+async function takeSafetyBackup(
+  target: Deno.Kv,
+  config: Config,
+  targetPath: string | undefined,
+  restoring: string,
+): Promise<void> {
+  const safety = await safetyBackupOnce(target, {
+    targetPath,
+    dir: config.backup.dir,
+    appVersion: config.version,
+    restoring,
+  });
+  if (safety.reused) {
+    console.error(
+      `An earlier restore into this target (of ${safety.marker.restoring}, started ` +
+        `${new Date(safety.marker.startedAt).toISOString()}) did not finish; its safety ` +
+        `backup of the target as it was before is kept and reused: ${safety.location}`,
+    );
+  } else console.error(`Safety backup of the target: ${safety.location}`);
 }
 
 /**
@@ -374,12 +482,33 @@ export async function restoreMain(argv: string[], env = Deno.env.toObject()): Pr
     return 2;
   }
   const targetPath = args.target ?? config.kvPath;
-  let path = args.backup;
+  const targetName = targetPath ?? "the platform KV";
+  let tempDir: string | null = null;
+  /** Set once the target may have been written: only then is "run it again" the advice. */
+  const state = { writing: false };
   try {
-    path = await localBackup(config, args.backup);
+    const path = await localBackup(config, args.backup, (d) => tempDir = d);
+    const exists = await targetExists(targetPath);
+    if (!exists) {
+      const abs = localPath(targetPath)!.startsWith("/")
+        ? targetPath!
+        : `${Deno.cwd()}/${targetPath}`;
+      if (args.dryRun) {
+        console.log(
+          `The target ${abs} does not exist: check --target / DENO_KV_PATH. ` +
+            `(A real restore would create a new store there.) Nothing written.`,
+        );
+        return 1;
+      }
+      console.error(`Warning: ${abs} does not exist: the restore creates a new store at ${abs}.`);
+      if (!args.yes && !confirm(`Create a new store at ${abs}?`)) {
+        console.error("Cancelled; nothing written.");
+        return 1;
+      }
+    }
     // 1. Verify before touching anything.
     if (args.workspace !== undefined) {
-      return await restoreWorkspaceMain(config, path, targetPath, args);
+      return await restoreWorkspaceMain(config, path, targetPath, args, state);
     }
     console.error(`Verifying ${path} …`);
     const manifest = await verifyBackup(path);
@@ -389,31 +518,35 @@ export async function restoreMain(argv: string[], env = Deno.env.toObject()): Pr
     );
     const target = await openTarget(targetPath);
     try {
+      await refuseLiveTarget(target, args.forceLive);
+      const unfinished = await getRestoreMarker(target);
+      if (unfinished) {
+        console.error(
+          `Note: a restore into this target (of ${unfinished.restoring}) started ` +
+            `${new Date(unfinished.startedAt).toISOString()} and did not finish; ` +
+            `its safety backup: ${unfinished.safety}`,
+        );
+      }
       // 2. What would change.
       const plan = await syncFromBackup(target, path, { dryRun: true });
-      console.log(formatReport(plan, `Restore into ${targetPath ?? "the platform KV"}:`));
+      console.log(formatReport(plan, `Restore into ${targetName}:`));
       if (args.dryRun) return 0;
       if (plan.added + plan.changed + plan.removed === 0) {
+        await finishRestore(target);
         console.log("Nothing to change: the target already holds exactly the backup.");
         return 0;
       }
-      if (!args.yes && !confirm(`This replaces ${targetPath ?? "the platform KV"}.`)) {
+      if (exists && !args.yes && !confirm(`This replaces ${targetName}.`)) {
         console.error("Cancelled; nothing written.");
         return 1;
       }
-      // 3. Safety backup of the target.
-      const safety = await createBackup({
-        kv: target,
-        kvPath: targetPath,
-        destination: new FolderDestination(config.backup.dir),
-        appVersion: config.version,
-        kind: "lodge-safety",
-      });
-      console.error(`Safety backup of the target: ${safety.location}`);
-      // 4. Apply, with progress, then check.
+      // 3. Safety backup of the target (once per restore), then apply, then check.
+      state.writing = true;
+      await takeSafetyBackup(target, config, targetPath, args.backup);
       const bar = new ProgressBar("Restoring", manifest.entries);
       const report = await restoreBackup(target, path, { onProgress: (n) => bar.update(n) });
       bar.done(manifest.entries);
+      await finishRestore(target);
       console.log(formatReport(report, "Restored:"));
       console.log("Done: the target now holds exactly the backup.");
       const inv = await checkInvariants(target);
@@ -433,13 +566,18 @@ export async function restoreMain(argv: string[], env = Deno.env.toObject()): Pr
       console.error(`Refused: ${err.message} Nothing was written.`);
       return 1;
     }
+    if (!state.writing) {
+      console.error(`Restore failed before anything was written: ${(err as Error).message}`);
+      return 1;
+    }
     console.error(`Restore failed: ${(err as Error).message}`);
-    console.error("Run the same command again: a restore resumes where it stopped.");
+    console.error(
+      "Run the same command again: a restore resumes where it stopped (and reuses its " +
+        "first safety backup).",
+    );
     return 1;
   } finally {
-    if (path !== args.backup) {
-      await Deno.remove(path.slice(0, path.lastIndexOf("/")), { recursive: true }).catch(() => {});
-    }
+    if (tempDir) await Deno.remove(tempDir, { recursive: true }).catch(() => {});
   }
 }
 
@@ -448,10 +586,12 @@ async function restoreWorkspaceMain(
   path: string,
   targetPath: string | undefined,
   args: RestoreArgs,
+  state: { writing: boolean },
 ): Promise<number> {
   const source = await readWorkspaceSource(path, args.workspace!);
   const target = await openTarget(targetPath);
   try {
+    await refuseLiveTarget(target, args.forceLive);
     const plan = await restoreWorkspace(target, source, { dryRun: true });
     console.log(plan.summary);
     if (args.dryRun) return 0;
@@ -463,15 +603,15 @@ async function restoreWorkspaceMain(
       console.error("Cancelled; nothing written.");
       return 1;
     }
-    const safety = await createBackup({
-      kv: target,
-      kvPath: targetPath,
-      destination: new FolderDestination(config.backup.dir),
-      appVersion: config.version,
-      kind: "lodge-safety",
-    });
-    console.error(`Safety backup of the target: ${safety.location}`);
+    state.writing = true;
+    await takeSafetyBackup(
+      target,
+      config,
+      targetPath,
+      `workspace ${args.workspace} from ${args.backup}`,
+    );
     const done = await restoreWorkspace(target, source);
+    await finishRestore(target);
     console.log(done.summary);
     return 0;
   } finally {

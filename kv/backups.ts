@@ -119,8 +119,12 @@ export function recordBackupFailure(kv: Deno.Kv, reason: string, now = Date.now(
 
 /** Backup health for /health. */
 export interface BackupHealth {
-  /** "ok", "pending" (no backup yet, within 26 h of the first status record) or "stale". */
-  state: "ok" | "pending" | "stale";
+  /**
+   * "ok", "pending" (no backup yet, within 26 h of the first status record), "stale"
+   * (last success older than 26 h) or "failing" (the last attempt failed: a failure newer
+   * than the last success).
+   */
+  state: "ok" | "pending" | "stale" | "failing";
   lastSuccessAt: string | null;
   ageSeconds: number | null;
   lastFailureAt: string | null;
@@ -128,20 +132,22 @@ export interface BackupHealth {
 }
 
 /**
- * Judges backup health: "stale" when the last success (or, with none yet, the first
- * status record) is older than {@link BACKUP_STALE_AFTER_MS}.
+ * Judges backup health: "failing" when the last failure is newer than the last success;
+ * otherwise "stale" when the last success (or, with none yet, the first status record)
+ * is older than {@link BACKUP_STALE_AFTER_MS}. Both make /health "degraded".
  *
  * @example
  * ```ts
- * backupHealth(await getBackupStatus(kv)).state; // "ok" | "pending" | "stale"
+ * backupHealth(await getBackupStatus(kv)).state; // "ok" | "pending" | "stale" | "failing"
  * ```
  */
 export function backupHealth(status: BackupStatus | null, now = Date.now()): BackupHealth {
   const s = status ?? emptyStatus(now);
   const ref = s.lastSuccessAt ?? s.since;
   const stale = now - ref > BACKUP_STALE_AFTER_MS;
+  const failing = s.lastFailureAt !== null && s.lastFailureAt > (s.lastSuccessAt ?? -Infinity);
   return {
-    state: stale ? "stale" : s.lastSuccessAt === null ? "pending" : "ok",
+    state: failing ? "failing" : stale ? "stale" : s.lastSuccessAt === null ? "pending" : "ok",
     lastSuccessAt: s.lastSuccessAt === null ? null : new Date(s.lastSuccessAt).toISOString(),
     ageSeconds: s.lastSuccessAt === null ? null : Math.floor((now - s.lastSuccessAt) / 1000),
     lastFailureAt: s.lastFailureAt === null ? null : new Date(s.lastFailureAt).toISOString(),

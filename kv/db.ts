@@ -8,6 +8,8 @@
  * @module
  */
 
+import { withBusyRetry } from "./busy_retry.ts";
+
 /**
  * Opens Deno KV at `path` (a SQLite file, `:memory:`), or the platform default when
  * undefined. The folder of a relative path inside the project (like the default
@@ -18,7 +20,9 @@ export async function openKv(path: string | undefined): Promise<Deno.Kv> {
     const dir = path.replace(/[/\\][^/\\]*$/, "");
     if (dir && dir !== path) await Deno.mkdir(dir, { recursive: true });
   }
-  return await Deno.openKv(path);
+  const kv = await Deno.openKv(path);
+  // A local file may be shared with another process (backup, restore): wait out its locks.
+  return path && path !== ":memory:" && !/^https?:\/\//.test(path) ? withBusyRetry(kv) : kv;
 }
 
 /** Raised when an atomic keeps losing to concurrent writers; routes answer 409. */

@@ -128,6 +128,16 @@ export const mailCounter = (name: string) => ["mail_counters", name] as const;
 /** ["backup", "status"] → BackupStatus (last success/failure). Written by cron/backup.ts. */
 export const backupStatus = () => ["backup", "status"] as const;
 
+/** ["backup", "restore_in_progress"] → RestoreMarker: a restore into this store started and has
+ * not finished; names its one safety backup (cron/restore_safety.ts). Bookkeeping: never backed up. */
+export const restoreInProgress = () => ["backup", "restore_in_progress"] as const;
+
+/** ["backup", "app_alive", instanceId] → AppAlive ({at, pid, host}): a serving app instance,
+ * renewed every 10 s (kv/app_alive.ts); restore refuses a live store. Bookkeeping. */
+export const appAlive = (instanceId: string) => ["backup", "app_alive", instanceId] as const;
+/** Prefix of {@link appAlive}. */
+export const appAliveAll = () => ["backup", "app_alive"] as const;
+
 /** ["audit", workspaceId, eventId] → AuditEvent. One key per event, ids sort by time; kv/audit.ts. */
 export const auditEvent = (workspaceId: string, eventId: string) =>
   ["audit", workspaceId, eventId] as const;

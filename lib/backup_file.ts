@@ -373,6 +373,10 @@ export async function readManifest(backupPath: string): Promise<BackupManifest> 
  * ```
  */
 export async function verifyBackup(backupPath: string): Promise<BackupManifest> {
+  // The file first: a mistyped path is "not found", not "no manifest beside it".
+  if (!(await Deno.stat(backupPath).then((i) => i.isFile, () => false))) {
+    throw new BackupRejectedError(`Backup file not found: ${backupPath}`);
+  }
   const manifest = await readManifest(backupPath);
   let actual;
   try {

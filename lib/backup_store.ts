@@ -303,10 +303,15 @@ async function readFull(file: Deno.FsFile, n: number): Promise<Uint8Array<ArrayB
   return buf;
 }
 
+/** Backups younger than this are never pruned, ms (48 h: an incident found the next day
+ * still has every backup taken before it, however many were taken since). */
+export const KEEP_ALL_RECENT_MS = 48 * 3_600_000;
+
 /**
- * Chooses which backups to delete: keeps the newest backup of each of the last
- * `keepDaily` UTC days that have one, and the newest of each of the last `keepMonthly`
- * months; everything else (by name) is pruned. Names without a time are left alone.
+ * Chooses which backups to delete: keeps every backup of the last 48 hours
+ * ({@link KEEP_ALL_RECENT_MS}), the newest backup of each of the last `keepDaily` UTC days
+ * that have one, and the newest of each of the last `keepMonthly` months; everything else
+ * (by name) is pruned. Names without a time (and safety backups) are left alone.
  *
  * @example
  * ```ts
@@ -317,6 +322,7 @@ export function selectBackupsToPrune(
   names: string[],
   keepDaily: number,
   keepMonthly: number,
+  now = Date.now(),
 ): string[] {
   const dated = names.map((n) => ({ n, t: backupTime(n) }))
     .filter((x): x is { n: string; t: Date } => x.t !== null)
@@ -325,6 +331,7 @@ export function selectBackupsToPrune(
   const days = new Set<string>();
   const months = new Set<string>();
   for (const { n, t } of dated) {
+    if (t.getTime() > now - KEEP_ALL_RECENT_MS) keep.add(n);
     const day = t.toISOString().slice(0, 10);
     const month = day.slice(0, 7);
     if (!days.has(day) && days.size < keepDaily) {
@@ -337,4 +344,67 @@ export function selectBackupsToPrune(
     }
   }
   return dated.filter((x) => !keep.has(x.n)).map((x) => x.n);
+}
+
+/**
+ * Why backups cannot be written into `dir`, or null when they can: the folder (or, when it
+ * does not exist yet, the nearest existing parent it would be created in) must be a
+ * writable folder. Leaves nothing behind.
+ *
+ * @example
+ * ```ts
+ * const problem = await folderWriteProblem("data/backups"); // null, or "… is not writable"
+ * ```
+ */
+export async function folderWriteProblem(dir: string): Promise<string | null> {
+  let probe = dir;
+  for (;;) {
+    try {
+      const info = await Deno.stat(probe);
+      if (!info.isDirectory) return `BACKUP_DIR ${dir} cannot be created: ${probe} is not a folder`;
+      break;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotADirectory) {
+        return `BACKUP_DIR ${dir} cannot be created: a part of ${probe} is not a folder`;
+      }
+      if (!(err instanceof Deno.errors.NotFound)) {
+        return `BACKUP_DIR ${dir} cannot be used: ${probe} cannot be read (${(err as Error).name})`;
+      }
+      const parent = probe.replace(/[/\\][^/\\]*[/\\]?$/, "");
+      if (parent === probe || parent === "") {
+        probe = probe.startsWith("/") ? "/" : ".";
+        continue;
+      }
+      probe = parent;
+    }
+  }
+  const file = `${probe}/.lodge-write-check-${crypto.randomUUID()}`;
+  try {
+    await Deno.writeTextFile(file, "", { createNew: true });
+    await Deno.remove(file);
+    return null;
+  } catch (err) {
+    return `BACKUP_DIR ${dir} is not writable (${(err as Error).name})`;
+  }
+}
+
+/** Safety backups (`lodge-safety-…`, taken by restore) kept in the folder. */
+export const SAFETY_BACKUPS_KEPT = 5;
+
+/**
+ * Chooses safety backups to delete: all but the newest `keep`, never one in `protect`
+ * (the safety backup of a restore that has not finished).
+ *
+ * @example
+ * ```ts
+ * selectSafetyBackupsToPrune(names, 5, new Set());
+ * ```
+ */
+export function selectSafetyBackupsToPrune(
+  names: string[],
+  keep = SAFETY_BACKUPS_KEPT,
+  protect: Set<string> = new Set(),
+): string[] {
+  return names.filter((n) => /^lodge-safety-\d{4}-\d{2}-\d{2}T[\d-]+Z\.ndjson\.gz$/.test(n))
+    .sort().reverse().slice(keep).filter((n) => !protect.has(n));
 }

@@ -11,6 +11,7 @@
  * ```
  * @module
  */
+import { cronScheduleProblem } from "./cron_schedule.ts";
 
 /** The environments Lodge knows. */
 export type AppEnv = "development" | "test" | "production";
@@ -356,6 +357,10 @@ function backupConfig(env: Env): BackupConfig {
       "BACKUP_CRON",
       `must be a 5-field cron schedule (got ${JSON.stringify(cron)})`,
     );
+  }
+  const cronProblem = cronScheduleProblem(cron);
+  if (cronProblem) {
+    throw new ConfigError("BACKUP_CRON", `${cronProblem} (got ${JSON.stringify(cron)})`);
   }
   const names = ["ENDPOINT", "BUCKET", "REGION", "ACCESS_KEY_ID", "SECRET_ACCESS_KEY"] as const;
   const s3vals = names.map((n) => str(env, `BACKUP_S3_${n}`));

@@ -1,6 +1,7 @@
 /**
- * A progress bar on stderr with entries/s and time left. On a terminal it redraws one
- * line; otherwise it prints a line every few seconds, so logs stay readable.
+ * A progress bar on stderr with entries/s and time left (or, with no known total, a counter
+ * with entries/s). On a terminal it redraws one line; otherwise it prints at most one line
+ * every few seconds, so logs stay readable, and always the final line.
  *
  * @example
  * ```ts
@@ -54,6 +55,8 @@ export class ProgressBar {
   line(done: number, now = performance.now()): string {
     const secs = (now - this.#started) / 1000;
     const rate = secs > 0 ? done / secs : 0;
+    // No known total (e.g. a backup, which learns its size as it goes): a counter.
+    if (this.total <= 0) return `${this.label}: ${done} entries · ${Math.round(rate)} entries/s`;
     const frac = this.total > 0 ? Math.min(1, done / this.total) : 1;
     const width = 24;
     const filled = Math.round(frac * width);

@@ -1,7 +1,8 @@
 /**
  * `GET /health`: 200 `{"status":"ok","kv":"ok","version":…}` when KV answers a write and a
  * read within the deadline; 503 naming the failing part otherwise. `backup` reports the
- * last backup; status is "degraded" (still 200) when it is older than 26 hours.
+ * last backup; status is "degraded" (still 200) when it is older than 26 hours or the
+ * last attempt failed (backup.state "failing").
  *
  * @example
  * ```sh
@@ -14,6 +15,7 @@ import type { AppEnv } from "../lib/http.ts";
 import * as keys from "../kv/keys.ts";
 import { mailHealth } from "../lib/mail/health.ts";
 import { backupHealth, getBackupStatus } from "../kv/backups.ts";
+import { backupFolderProblem } from "../lib/backup_folder_health.ts";
 
 /** How long KV may take before /health reports it failing, ms. */
 export const HEALTH_KV_DEADLINE_MS = 2000;
@@ -43,11 +45,18 @@ export function healthRoutes(): Hono<AppEnv> {
     const kv = await probeKv(c.get("kv"));
     const ok = kv === "ok";
     const email = ok ? await mailHealth(c.get("kv"), c.get("config")) : undefined;
-    // Backups (issue 5): "degraded" (still 200) when the last success is older than 26 h.
-    const backup = backupHealth(ok ? await getBackupStatus(c.get("kv")).catch(() => null) : null);
+    // Backups (issue 5): "degraded" (still 200) when stale (> 26 h) or failing.
+    const backup = {
+      ...backupHealth(ok ? await getBackupStatus(c.get("kv")).catch(() => null) : null),
+      folderProblem: await backupFolderProblem(c.get("config")),
+    };
     c.header("Cache-Control", "no-store");
     return c.json({
-      status: ok ? (backup.state === "stale" ? "degraded" : "ok") : "unavailable",
+      status: ok
+        ? (backup.state === "stale" || backup.state === "failing" || backup.folderProblem
+          ? "degraded"
+          : "ok")
+        : "unavailable",
       kv,
       backup,
       version: c.get("config").version,

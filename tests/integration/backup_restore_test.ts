@@ -201,7 +201,22 @@ Deno.test("a restore process killed mid-way and run again ends with exactly the 
     killed.close();
     assert.ok(landed < 20_000, `killed before the restore finished (${landed} entries in)`);
     const rerun = await cmd([location, "--yes"]).output();
-    assert.equal(rerun.code, 0, new TextDecoder().decode(rerun.stderr));
+    const rerunErr = new TextDecoder().decode(rerun.stderr);
+    assert.equal(rerun.code, 0, rerunErr);
+    // The re-run reuses the first attempt's safety backup (the target before the restore)
+    // instead of backing up the half-restored store.
+    const firstSafety = /Safety backup of the target: (\S+)/.exec(seen)?.[1];
+    assert.ok(firstSafety, seen);
+    assert.match(rerunErr, /did not finish; its safety backup .* is kept and reused: (\S+)/);
+    assert.ok(rerunErr.includes(firstSafety));
+    assert.equal((await new FolderDestination(`${dir}/safety`).list()).length, 1);
+    // Finished: a later restore takes a new one.
+    const again = await Deno.openKv(`${dir}/target.kv`);
+    await again.set(["bulk", -1], "changed since");
+    again.close();
+    const third = new TextDecoder().decode((await cmd([location, "--yes"]).output()).stderr);
+    assert.match(third, /Safety backup of the target: /);
+    assert.equal((await new FolderDestination(`${dir}/safety`).list()).length, 2);
     const target = await Deno.openKv(`${dir}/target.kv`);
     try {
       const cmp = await compareWithStore(backupEntries(location), target);
@@ -368,9 +383,9 @@ Deno.test("the scheduled backup runs once across instances and records its statu
     assert.equal((await runScheduledBackup({ kv, config })).ran, false);
     const manual = await runScheduledBackup({ kv, config, manual: true });
     assert.equal(manual.ran, true);
-    // One backup per day is kept: the newer one of today replaced the earlier one.
+    // Both of today's backups are kept (nothing younger than 48 h is pruned).
     const listed = await new FolderDestination(`${dir}/backups`).list();
-    assert.deepEqual(listed, [manual.ran ? manual.location.split("/").at(-1) : ""]);
+    assert.equal(listed.length, 2);
 
     // A failure is recorded with its reason and releases the lease for a retry.
     await Deno.writeTextFile(`${dir}/file`, "not a folder");
@@ -400,7 +415,7 @@ Deno.test("/health turns degraded when the last backup success is older than 26 
       lastSuccessLocation: "x",
       lastSuccessEntries: 1,
       lastSuccessDurationMs: 1,
-      lastFailureAt: Date.now() - hour,
+      lastFailureAt: Date.now() - 30 * hour,
       lastFailureReason: "S3Error: S3 PutObject failed: HTTP 403",
     };
     await t.kv.set(keys.backupStatus(), status);
@@ -477,8 +492,9 @@ Deno.test("deno task backup prints the backup's path last; restore asks before w
 
     const target = `${dir}/target.kv`;
     const restoreEnv = { APP_ENV: "test", DENO_KV_PATH: target, BACKUP_DIR: `${dir}/safety` };
-    // --dry-run reports and writes nothing (the target store is not even filled).
-    assert.equal(await restoreMain([location, "--dry-run"], restoreEnv), 0);
+    // --dry-run into a target that does not exist says so and creates nothing.
+    assert.equal(await restoreMain([location, "--dry-run"], restoreEnv), 1);
+    await assert.rejects(Deno.stat(target), Deno.errors.NotFound);
     // Without --yes and without a terminal to ask on, it refuses.
     if (!Deno.stdin.isTerminal()) assert.equal(await restoreMain([location], restoreEnv), 1);
     const kv = await Deno.openKv(target);

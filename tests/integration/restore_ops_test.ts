@@ -1,0 +1,154 @@
+/**
+ * `deno task restore` as an operator meets it in an incident: a mistyped target or backup
+ * path, a missing bucket object, a store the app still serves from.
+ */
+import assert from "node:assert/strict";
+import { createBackup } from "../../cron/backup.ts";
+import { restoreMain } from "../../cron/restore.ts";
+import { FolderDestination, selectSafetyBackupsToPrune } from "../../lib/backup_store.ts";
+import { verifyBackup } from "../../lib/backup_file.ts";
+import { startAppAlive } from "../../kv/app_alive.ts";
+import { startFakeS3 } from "../fakes/s3.ts";
+
+/** Runs the command, capturing what it prints. */
+async function restore(argv: string[], env: Record<string, string>) {
+  const lines: string[] = [];
+  const { log, error } = console;
+  console.log = (...a: unknown[]) => lines.push(a.join(" "));
+  console.error = (...a: unknown[]) => lines.push(a.join(" "));
+  try {
+    const code = await restoreMain(argv, { APP_ENV: "test", ...env });
+    return { code, out: lines.join("\n") };
+  } finally {
+    Object.assign(console, { log, error });
+  }
+}
+
+async function withBackup(
+  fn: (dir: string, location: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "lodge-test-" });
+  const kv = await Deno.openKv(":memory:");
+  try {
+    for (let i = 0; i < 50; i++) await kv.set(["signing_keys", `k${i}`], { i });
+    const { location } = await createBackup({
+      kv,
+      kvPath: undefined,
+      destination: new FolderDestination(`${dir}/backups`),
+      appVersion: "test",
+    });
+    await fn(dir, location);
+  } finally {
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("dry-run into a missing target says so and creates nothing; a real restore says it creates a new store", async () => {
+  await withBackup(async (dir, location) => {
+    const typo = `${dir}/lodeg.kv`;
+    const env = { DENO_KV_PATH: typo, BACKUP_DIR: `${dir}/safety` };
+    const dry = await restore([location, "--dry-run"], env);
+    assert.equal(dry.code, 1);
+    assert.match(dry.out, /target .*lodeg\.kv does not exist/);
+    await assert.rejects(Deno.stat(typo), Deno.errors.NotFound);
+    const real = await restore([location, "--yes"], env);
+    assert.equal(real.code, 0, real.out);
+    assert.match(real.out, /creating|creates a new store at .*lodeg\.kv/);
+    assert.ok((await Deno.stat(typo)).isFile);
+  });
+});
+
+Deno.test("errors before any write never say 'run it again: a restore resumes'", async () => {
+  await withBackup(async (dir, location) => {
+    // A target in a folder that does not exist.
+    const noDir = await restore([location, "--yes", "--target", `${dir}/nope/lodge.kv`], {
+      BACKUP_DIR: `${dir}/safety`,
+    });
+    assert.equal(noDir.code, 1);
+    assert.match(noDir.out, /folder .*nope does not exist/);
+    assert.doesNotMatch(noDir.out, /resumes/);
+    // A mistyped backup path: "not found", not "no manifest".
+    const env = { DENO_KV_PATH: `${dir}/t.kv`, BACKUP_DIR: `${dir}/safety` };
+    const missing = await restore([`${location}x`, "--dry-run"], env);
+    assert.equal(missing.code, 1);
+    assert.match(missing.out, /Backup file not found: .*ndjson\.gzx/);
+    assert.doesNotMatch(missing.out, /manifest|resumes/);
+    await assert.rejects(verifyBackup(`${location}x`), /Backup file not found/);
+  });
+});
+
+Deno.test("a missing bucket object: no 'resume' advice and no empty download folder left", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lodge-test-" });
+  const s3 = startFakeS3({ accessKeyId: "AK", secretAccessKey: "sk", bucket: "b" });
+  const tmp = Deno.env.get("TMPDIR") ?? "/tmp";
+  const downloads = async () => {
+    const names = new Set<string>();
+    for await (const e of Deno.readDir(tmp)) {
+      if (e.name.startsWith("lodge-restore-")) names.add(e.name);
+    }
+    return names;
+  };
+  try {
+    const before = await downloads();
+    const r = await restore(["s3://b/lodge-2026-01-01T03-00-00-000Z.ndjson.gz", "--dry-run"], {
+      DENO_KV_PATH: `${dir}/t.kv`,
+      BACKUP_DIR: `${dir}/safety`,
+      BACKUP_S3_ENDPOINT: s3.endpoint,
+      BACKUP_S3_BUCKET: "b",
+      BACKUP_S3_REGION: "auto",
+      BACKUP_S3_ACCESS_KEY_ID: "AK",
+      BACKUP_S3_SECRET_ACCESS_KEY: "sk",
+    });
+    assert.equal(r.code, 1);
+    assert.match(r.out, /before anything was written|Refused/);
+    assert.doesNotMatch(r.out, /resumes/);
+    const left = [...await downloads()].filter((n) => !before.has(n));
+    assert.deepEqual(left, []);
+  } finally {
+    await s3.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("restore refuses a store the app is serving from, unless --force-live", async () => {
+  await withBackup(async (dir, location) => {
+    const target = `${dir}/live.kv`;
+    const app = await Deno.openKv(target);
+    const stop = startAppAlive(app, "test-instance");
+    try {
+      await new Promise((r) => setTimeout(r, 50)); // the first beat is written
+      const env = { DENO_KV_PATH: target, BACKUP_DIR: `${dir}/safety` };
+      const refused = await restore([location, "--yes"], env);
+      assert.equal(refused.code, 1);
+      assert.match(
+        refused.out,
+        /app is serving from this store \(pid \d+ on .*\)\. Stop the app first/,
+      );
+      assert.equal((await Array.fromAsync(app.list({ prefix: ["signing_keys"] }))).length, 0);
+      const forced = await restore([location, "--yes", "--force-live"], env);
+      assert.equal(forced.code, 0, forced.out);
+      assert.equal((await Array.fromAsync(app.list({ prefix: ["signing_keys"] }))).length, 50);
+      // Once the app stopped (its key is removed on shutdown), restore goes ahead.
+      await stop();
+      const after = await restore([location, "--yes"], env);
+      assert.equal(after.code, 0, after.out);
+    } finally {
+      await stop();
+      app.close();
+    }
+  });
+});
+
+Deno.test("safety backups beyond the newest five are pruned, never an unfinished restore's", () => {
+  const names = Array.from(
+    { length: 8 },
+    (_, i) => `lodge-safety-2026-01-0${i + 1}T03-00-00-000Z.ndjson.gz`,
+  );
+  const all = [...names, "lodge-2026-01-01T03-00-00-000Z.ndjson.gz"];
+  assert.deepEqual(selectSafetyBackupsToPrune(all, 5).sort(), names.slice(0, 3));
+  assert.deepEqual(
+    selectSafetyBackupsToPrune(all, 5, new Set([names[0]])).sort(),
+    names.slice(1, 3),
+  );
+});
