@@ -68,6 +68,13 @@ Deno.test({
     await page.getByLabel("Password").fill(GOOD_PASSWORD);
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.waitForURL(`${server.url}/w/marie-curie`);
+    // The account link in the header leads to where you're signed in (README picture).
+    await page.getByRole("link", { name: "Marie Curie" }).click();
+    await page.waitForURL(`${server.url}/account`);
+    await page.getByRole("link", { name: "Where you're signed in" }).click();
+    await page.waitForURL(`${server.url}/account/sessions`);
+    assert.match(await page.locator("main").textContent() ?? "", /This device/);
+    await page.screenshot({ path: new URL("sessions.png", SHOTS).pathname });
     assert.deepEqual(errors, []);
     await context.close();
   },
