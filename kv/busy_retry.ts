@@ -55,6 +55,15 @@ export async function retryWhileBusy<T>(call: () => Promise<T>): Promise<T> {
 const RETRIED = new Set(["get", "getMany", "set", "delete", "enqueue"]);
 
 /**
+ * Calls `call` once; only when it fails with a lock error does it go on to
+ * {@link retryWhileBusy}. The common path adds no async frame (this wraps every KV call
+ * of a local store, hot paths included).
+ */
+function firstThenRetry<T>(call: () => Promise<T>): Promise<T> {
+  return call().catch((err) => isSqliteBusy(err) ? retryWhileBusy(call) : Promise.reject(err));
+}
+
+/**
  * Wraps a KV store so its reads, writes and atomic commits wait out another process's
  * lock ({@link retryWhileBusy}). Everything else passes through unchanged.
  *
@@ -64,26 +73,30 @@ const RETRIED = new Set(["get", "getMany", "set", "delete", "enqueue"]);
  * ```
  */
 export function withBusyRetry(kv: Deno.Kv): Deno.Kv {
+  const wrapped = new Map<PropertyKey, unknown>();
   return new Proxy(kv, {
     get(target, prop) {
+      const known = wrapped.get(prop);
+      if (known !== undefined) return known;
       const value = Reflect.get(target, prop, target);
       if (typeof value !== "function") return value;
+      let fn: unknown;
       if (prop === "atomic") {
-        return () => {
+        fn = () => {
           const op = target.atomic();
           const commit = op.commit.bind(op);
           // Deno's AtomicOperation can commit again after a failed attempt.
-          op.commit = () => retryWhileBusy(commit);
+          op.commit = () => firstThenRetry(commit);
           return op;
         };
+      } else if (typeof prop === "string" && RETRIED.has(prop)) {
+        const method = value as (...a: unknown[]) => Promise<unknown>;
+        fn = (...args: unknown[]) => firstThenRetry(() => method.apply(target, args));
+      } else {
+        fn = value.bind(target);
       }
-      if (typeof prop === "string" && RETRIED.has(prop)) {
-        return (...args: unknown[]) =>
-          retryWhileBusy(() =>
-            (value as (...a: unknown[]) => Promise<unknown>).apply(target, args)
-          );
-      }
-      return value.bind(target);
+      wrapped.set(prop, fn);
+      return fn;
     },
   });
 }
