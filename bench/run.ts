@@ -13,7 +13,7 @@
  * - 8 concurrent `POST /login` sign-ins, with the same probe running beside them.
  *
  * Flags: `--quick` (one round), `--rounds=N` (default 3), `--slice=S` (seconds per round,
- * default 2), `--tool=wrk|deno`.
+ * default 2), `--tool=wrk|deno`, `--priority=idle|low|normal` (PASSWORD_HASH_PRIORITY).
  *
  * @example
  * ```sh
@@ -26,7 +26,7 @@ import { testConfig } from "../lib/config.ts";
 import { loadAssets } from "../lib/assets.ts";
 import { openKv } from "../kv/db.ts";
 import * as keys from "../kv/keys.ts";
-import { hasher, verifyPassword } from "../lib/password.ts";
+import { hasher, setHashingPriority, verifyPassword } from "../lib/password.ts";
 import { type LoadResult, type LoadSpec, type LoadTool, pickLoadTool, runLoad } from "./load.ts";
 import { BENCH_PASSWORD, prepareFixture, startApp, startCeiling, startFloor } from "./servers.tsx";
 
@@ -54,20 +54,25 @@ interface Options {
   slice: number;
   warmup: number;
   tool?: string;
+  /** PASSWORD_HASH_PRIORITY for the hashing threads. */
+  priority: "idle" | "low" | "normal";
 }
 
 function parseArgs(args: string[]): Options {
   const quick = args.includes("--quick");
-  const opts: Options = { rounds: quick ? 1 : 3, slice: 2, warmup: 1 };
+  const opts: Options = { rounds: quick ? 1 : 3, slice: 2, warmup: 1, priority: "idle" };
   for (const a of args) {
     const [k, v] = a.split("=");
     const n = Math.round(Number(v));
     if (k === "--rounds" && n >= 1 && n <= 20) opts.rounds = n;
     else if (k === "--slice" && n >= 1 && n <= 30) opts.slice = n;
     else if (k === "--tool" && (v === "wrk" || v === "deno")) opts.tool = v;
-    else if (k !== "--quick") {
+    else if (k === "--priority" && (v === "idle" || v === "low" || v === "normal")) {
+      opts.priority = v;
+    } else if (k !== "--quick") {
       console.error(
-        `unknown argument ${a}; use --quick, --rounds=1..20, --slice=1..30 (s), --tool=wrk|deno`,
+        `unknown argument ${a}; use --quick, --rounds=1..20, --slice=1..30 (s), --tool=wrk|deno, ` +
+          `--priority=idle|low|normal`,
       );
       Deno.exit(2);
     }
@@ -162,6 +167,7 @@ async function main() {
     trustProxy: true,
   });
   const assets = await loadAssets();
+  setHashingPriority(opts.priority);
   const hashName = (await hasher()).name;
 
   const ceiling = startCeiling();

@@ -22,7 +22,13 @@ export interface LimitSubject {
 
 /** Outcome of {@link reserveAttempt}. */
 export type Reservation =
-  | { ok: true; keys: Deno.KvKey[]; windowEnd: number }
+  | {
+    ok: true;
+    keys: Deno.KvKey[];
+    windowEnd: number;
+    /** The counters as this reservation left them (for {@link addRelease}). */
+    taken?: { values: number[]; versionstamp: string };
+  }
   | { ok: false; retryAfter: number };
 
 function windowOf(windowSeconds: number, now: number) {
@@ -50,13 +56,50 @@ export async function reserveAttempt(
       return { ok: false, retryAfter: Math.max(1, Math.ceil((end - now) / 1000)) };
     }
     const op = kv.atomic();
-    for (const e of entries) {
-      op.check(e).set(e.key, (e.value ?? 0) + 1, { expireIn: end - now + 60_000 });
+    const values = entries.map((e) => (e.value ?? 0) + 1);
+    entries.forEach((e, j) => op.check(e).set(e.key, values[j], { expireIn: end - now + 60_000 }));
+    const res = await op.commit();
+    if (res.ok) {
+      return {
+        ok: true,
+        keys: counterKeys,
+        windowEnd: end,
+        taken: { values, versionstamp: res.versionstamp },
+      };
     }
-    if ((await op.commit()).ok) return { ok: true, keys: counterKeys, windowEnd: end };
   }
   // Heavy contention on one counter: refuse rather than let the attempt through.
   return { ok: false, retryAfter: 1 };
+}
+
+/**
+ * Adds "give the slots back" to another atomic (e.g. the session a successful sign-in
+ * creates), without reading the counters again: it checks that they are still exactly as
+ * the reservation left them. When another attempt changed them meanwhile the atomic fails;
+ * commit the other writes alone and call {@link releaseAttempt} then.
+ *
+ * @example
+ * ```ts
+ * const op = addSession(kv.atomic(), policy, session);
+ * if (!addRelease(op, reservation) || !(await op.commit()).ok) { ... }
+ * ```
+ */
+export function addRelease(
+  op: Deno.AtomicOperation,
+  reservation: {
+    keys: Deno.KvKey[];
+    windowEnd: number;
+    taken?: { values: number[]; versionstamp: string };
+  },
+  now = Date.now(),
+): boolean {
+  if (!reservation.taken) return false;
+  const { values, versionstamp } = reservation.taken;
+  const expireIn = Math.max(1000, reservation.windowEnd - now + 60_000);
+  reservation.keys.forEach((key, i) => {
+    op.check({ key, versionstamp }).set(key, Math.max(0, values[i] - 1), { expireIn });
+  });
+  return true;
 }
 
 /** Gives back one slot on each counter taken by {@link reserveAttempt}. */

@@ -18,9 +18,9 @@ import { cleanText, textProblem } from "../lib/text.ts";
 import { hashPassword, passwordProblem, verifyDummy, verifyPassword } from "../lib/password.ts";
 import { sha256Hex } from "../lib/crypto.ts";
 import { createAccount, getUserByEmailKey, type User } from "../kv/users.ts";
-import { createSession, revokeSessionByToken } from "../kv/sessions.ts";
+import { addSession, newSession, revokeSessionByToken } from "../kv/sessions.ts";
 import { getWorkspace, listUserWorkspaces } from "../kv/workspaces.ts";
-import { releaseAttempt, reserveAttempt } from "../kv/rate_limits.ts";
+import { addRelease, releaseAttempt, reserveAttempt } from "../kv/rate_limits.ts";
 import { errorResponse } from "./errors.tsx";
 import { breadcrumb } from "../lib/observability.ts";
 import { reserveAddressMail, signupVerificationMail } from "../lib/mail/flows.ts";
@@ -340,8 +340,6 @@ export function authRoutes(): Hono<AppEnv> {
       return page(401, "The email address or password is incorrect.");
     }
 
-    // A success is not a failure: give the slots back.
-    await releaseAttempt(kv, reservation);
     const old = sessionToken(c);
     if (old) {
       // Other tabs of an old account must learn why: this browser is now someone else.
@@ -351,8 +349,17 @@ export function authRoutes(): Hono<AppEnv> {
         (s) => s.userId === user.id ? "logout" : "switched_account",
       );
     }
-    const { token } = await createSession(kv, config, { userId: user.id, ...clientMeta(c) });
-    setSessionCookie(c, token);
+    // A success is not a failure: the slots go back in the same atomic as the new session
+    // (one write, no second read), or after it when another attempt moved the counters.
+    const session = newSession(config, { userId: user.id, ...clientMeta(c) });
+    const op = addSession(kv.atomic(), config, session);
+    if (!addRelease(op, reservation) || !(await op.commit()).ok) {
+      if (!(await addSession(kv.atomic(), config, session).commit()).ok) {
+        throw new Error("session token collision");
+      }
+      await releaseAttempt(kv, reservation);
+    }
+    setSessionCookie(c, session.token);
     return c.redirect(next !== "/" ? next : await landingPath(kv, user), 303);
   });
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { attemptsUsed, releaseAttempt, reserveAttempt } from "../../kv/rate_limits.ts";
+import { addRelease, attemptsUsed, releaseAttempt, reserveAttempt } from "../../kv/rate_limits.ts";
 
 const subjects = [
   { bucket: "login-account", subject: "acct" },
@@ -39,6 +39,34 @@ Deno.test("concurrent releases each take exactly one slot", async () => {
     );
     assert.equal(await attemptsUsed(kv, subjects[0], 900, now), 3);
     assert.equal(await attemptsUsed(kv, subjects[1], 900, now), 3);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("addRelease gives the slots back inside another atomic, or fails it when the counters moved", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const now = Date.now();
+    const r = await reserveAttempt(kv, subjects, 10, 900, now);
+    assert.ok(r.ok);
+    let op = kv.atomic().set(["other"], 1);
+    assert.ok(addRelease(op, r, now));
+    assert.ok((await op.commit()).ok);
+    assert.equal(await attemptsUsed(kv, subjects[0], 900, now), 0);
+    assert.equal((await kv.get(["other"])).value, 1);
+
+    // Another attempt in between: the release (and so the whole atomic) must not commit.
+    const a = await reserveAttempt(kv, subjects, 10, 900, now);
+    const b = await reserveAttempt(kv, subjects, 10, 900, now);
+    assert.ok(a.ok && b.ok);
+    op = kv.atomic().set(["other"], 2);
+    addRelease(op, a, now);
+    assert.equal((await op.commit()).ok, false);
+    assert.equal((await kv.get(["other"])).value, 1);
+    assert.equal(await attemptsUsed(kv, subjects[0], 900, now), 2);
+    await releaseAttempt(kv, a, now);
+    assert.equal(await attemptsUsed(kv, subjects[0], 900, now), 1);
   } finally {
     kv.close();
   }
