@@ -64,7 +64,9 @@ export function announcement(view: BannerView, now: number): string {
     case "reconnecting":
       return "Connection lost. Reconnecting automatically.";
     case "signed_out":
-      return `You're signed out. ${SIGNED_OUT_TEXT[view.reason] ?? "Your session has ended."}`;
+      return view.signedInAgain
+        ? "You're signed in again in another tab. Reload this page to continue."
+        : `You're signed out. ${SIGNED_OUT_TEXT[view.reason] ?? "Your session has ended."}`;
     case "error":
       return "Something went wrong while checking your session.";
   }
@@ -137,18 +139,29 @@ export default function StatusBanner(props: StatusBannerProps) {
       );
       break;
     case "signed_out":
-      body = (
-        <>
-          <p>
-            <strong>You're signed out.</strong>{" "}
-            {SIGNED_OUT_TEXT[view.reason] ?? "Your session has ended."}
-          </p>
-          {view.reason === "removed_from_workspace"
-            // Still signed in, just not here: signing in again would land on a 404.
-            ? <a class="button small primary" href="/">Go to your workspaces</a>
-            : <a class="button small primary" href={signIn}>Sign in again</a>}
-        </>
-      );
+      body = view.signedInAgain
+        ? (
+          <>
+            <p>
+              <strong>You're signed in again</strong> in another tab.
+            </p>
+            <button type="button" class="button small primary" onClick={() => location.reload()}>
+              Reload this page
+            </button>
+          </>
+        )
+        : (
+          <>
+            <p>
+              <strong>You're signed out.</strong>{" "}
+              {SIGNED_OUT_TEXT[view.reason] ?? "Your session has ended."}
+            </p>
+            {view.reason === "removed_from_workspace"
+              // Still signed in, just not here: signing in again would land on a 404.
+              ? <a class="button small primary" href="/">Go to your workspaces</a>
+              : <a class="button small primary" href={signIn}>Sign in again</a>}
+          </>
+        );
       break;
     case "error":
       body = (

@@ -32,7 +32,7 @@ export type BannerView =
   | { kind: "refreshing" }
   | { kind: "idle"; deadline: number }
   | { kind: "reconnecting"; retryAt: number }
-  | { kind: "signed_out"; reason: string }
+  | { kind: "signed_out"; reason: string; signedInAgain?: boolean }
   | { kind: "error" };
 
 /** Settings from the server (seconds). */
@@ -196,7 +196,18 @@ export class SessionKeeper {
   }
 
   #onMessage(m: Message) {
-    if (this.#stopped) return;
+    if (this.#stopped) {
+      // Signed out here, and the same person just signed in again in another tab (a new
+      // page asks for a token, or shares one): say so, rather than stay "signed out".
+      const again = m.type === "token?" ? m.userId : m.type === "token" ? m.info.userId : null;
+      if (
+        this.#view.kind === "signed_out" && !this.#view.signedInAgain && again &&
+        again === this.#opts.userId
+      ) {
+        this.#show({ ...this.#view, signedInAgain: true });
+      }
+      return;
+    }
     if (m.type === "token?") {
       if (this.#fresh(this.#token) && !this.#foreign(m.userId)) {
         this.#post({ type: "token", info: this.#token! });

@@ -146,7 +146,9 @@ Deno.test({
         srv.tokenRequests.length = 0;
         await new Promise((r) => setTimeout(r, 6_500));
         const times = srv.tokenRequests.slice();
-        assert.ok(times.length >= 2 && times.length <= 4, `requests: ${times.length}`);
+        // Three cycles give 3 (a loaded machine can add one at a window's edge); two tabs
+        // refreshing each would give 6, in pairs — which the spacing check below rules out.
+        assert.ok(times.length >= 2 && times.length <= 5, `requests: ${times.length}`);
         for (let i = 1; i < times.length; i++) {
           assert.ok(times[i] - times[i - 1] > 1000, `two refreshes in one cycle: ${times}`);
         }
@@ -167,6 +169,27 @@ Deno.test({
         srv.tokenRequests.length = 0;
         await new Promise((r) => setTimeout(r, 2_500));
         assert.equal(srv.tokenRequests.length, 0);
+
+        // Signing in again in A: B no longer claims to be signed out; it offers a reload.
+        // The account's address, from the store (the sign-in page shows no user).
+        let address = "";
+        for await (const e of srv.kv.list<{ email: string }>({ prefix: ["users"] })) {
+          address = e.value.email;
+        }
+        await a.goto(`${srv.url}/login`);
+        await a.fill("#f-email", address);
+        await a.fill("#f-password", GOOD_PASSWORD);
+        await Promise.all([a.waitForURL(/\/w\//), a.click("main button[type=submit]")]);
+        await b.waitForSelector(".status-banner button:has-text('Reload this page')", {
+          timeout: 3000,
+        });
+        assert.match(await banner(b).innerText(), /signed in again/i);
+        await Promise.all([
+          b.waitForEvent("load"),
+          b.click(".status-banner button:has-text('Reload this page')"),
+        ]);
+        await b.waitForSelector("html[data-live=open]");
+        assert.equal(await banner(b).getAttribute("data-state"), "hidden");
         await context.close();
       } finally {
         await srv.stop();
