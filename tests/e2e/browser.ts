@@ -61,20 +61,25 @@ export async function startServer(
   };
 }
 
-/** Launches headless Chromium with the flags these machines need. */
-export async function launchBrowser(): Promise<Browser & AsyncDisposable> {
+/** The flags these machines need (no sandbox as root; no calls to outside services). */
+export const CHROMIUM_ARGS: readonly string[] = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** Launches headless Chromium with {@link CHROMIUM_ARGS} and any `extraArgs`. */
+export async function launchBrowser(
+  extraArgs: readonly string[] = [],
+): Promise<Browser & AsyncDisposable> {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
+    args: [...CHROMIUM_ARGS, ...extraArgs],
   });
   return Object.assign(browser, { [Symbol.asyncDispose]: () => browser.close() });
 }

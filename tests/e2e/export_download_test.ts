@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { launchBrowser } from "./browser.ts";
 import { createApp } from "../../app.ts";
 import { testConfig } from "../../lib/config.ts";
 import { loadAssets } from "../../lib/assets.ts";
@@ -19,19 +19,7 @@ Deno.test("the browser downloads a workspace export from the workspace page", as
     assets: await loadAssets(),
   });
   handler = app.fetch;
-  const browser = await chromium.launch({
-    executablePath: Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium",
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-      "--disable-quic",
-    ],
-  });
+  const browser = await launchBrowser();
   try {
     const page = await (await browser.newContext({ acceptDownloads: true })).newPage();
     await page.goto(`${origin}/signup`);

@@ -4,7 +4,8 @@
  * No request carries the reset token in its Referer.
  */
 import assert from "node:assert/strict";
-import { type BrowserContext, chromium } from "playwright-core";
+import type { BrowserContext } from "playwright-core";
+import { launchBrowser } from "./browser.ts";
 import { createApp } from "../../app.ts";
 import { testConfig } from "../../lib/config.ts";
 import { loadAssets } from "../../lib/assets.ts";
@@ -26,19 +27,7 @@ Deno.test("browser: reset a forgotten password from the development outbox", asy
   const config = testConfig({ appUrl: new URL(origin) });
   built.app = createApp({ config, kv, assets: await loadAssets() });
   const listening = startQueueListener({ kv, config });
-  const browser = await chromium.launch({
-    executablePath: Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium",
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-      "--disable-quic",
-    ],
-  });
+  const browser = await launchBrowser();
   const referers: string[] = [];
   const newContext = async () => {
     const ctx = await browser.newContext({ baseURL: origin });

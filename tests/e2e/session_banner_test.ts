@@ -3,7 +3,8 @@
  * Lifetimes are shortened through configuration so each scenario takes seconds.
  */
 import assert from "node:assert/strict";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchBrowser } from "./browser.ts";
 import { createApp } from "../../app.ts";
 import { type Config, testConfig } from "../../lib/config.ts";
 import { loadAssets } from "../../lib/assets.ts";
@@ -11,17 +12,8 @@ import { openKv } from "../../kv/db.ts";
 import { closeEventStreams } from "../../routes/events.ts";
 import { GOOD_PASSWORD } from "../helpers.ts";
 
-const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-  // Two tabs of one window: keep the one not in front running its timers normally.
+// Two tabs of one window: keep the one not in front running its timers normally.
+const BACKGROUND_ARGS = [
   "--disable-background-timer-throttling",
   "--disable-renderer-backgrounding",
   "--disable-backgrounding-occluded-windows",
@@ -115,7 +107,7 @@ function skewClock(skewMs: number): string {
 }
 
 async function withBrowser(fn: (browser: Browser) => Promise<void>) {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const browser = await launchBrowser(BACKGROUND_ARGS);
   try {
     await fn(browser);
   } finally {
