@@ -243,7 +243,13 @@ export function sessionExpiry(
 
 /**
  * Validates a stored session entry (already read, e.g. in a getMany) and touches its
- * last-seen time when older than the touch interval. Expired sessions are deleted.
+ * last-seen time when older than the touch interval (unless `touch` is false: a background
+ * check is not activity). Expired sessions are deleted with their reason.
+ *
+ * @example
+ * ```ts
+ * const r = await acceptSession(kv, config, tokenHash, await kv.get(keys.session(tokenHash)));
+ * ```
  */
 export async function acceptSession(
   kv: Deno.Kv,
@@ -251,6 +257,7 @@ export async function acceptSession(
   tokenHash: string,
   entry: Deno.KvEntryMaybe<Session>,
   now = Date.now(),
+  touch = true,
 ): Promise<SessionResult> {
   const s = entry.value;
   if (!s) return { ok: false, reason: "unknown" };
@@ -259,7 +266,7 @@ export async function acceptSession(
     await endSession(kv, tokenHash, entry as Deno.KvEntry<Session>, failure, now);
     return { ok: false, reason: failure };
   }
-  if (now - s.lastSeenAt >= policy.sessionTouchInterval * 1000) {
+  if (touch && now - s.lastSeenAt >= policy.sessionTouchInterval * 1000) {
     const touched = { ...s, lastSeenAt: now };
     // A lost race means another request touched it just now: fine either way.
     await kv.atomic().check(entry).set(keys.session(tokenHash), touched, {
@@ -416,14 +423,7 @@ export async function peekSession(
   if (!token) return { ok: false, reason: "missing" };
   const tokenHash = sha256Hex(token);
   const entry = await kv.get<Session>(keys.session(tokenHash));
-  const s = entry.value;
-  if (!s) return { ok: false, reason: "unknown" };
-  const failure = sessionExpiry(policy, s, now);
-  if (failure) {
-    await endSession(kv, tokenHash, entry as Deno.KvEntry<Session>, failure, now);
-    return { ok: false, reason: failure };
-  }
-  return { ok: true, session: s, tokenHash };
+  return acceptSession(kv, policy, tokenHash, entry, now, false);
 }
 
 /**
