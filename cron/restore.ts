@@ -461,6 +461,8 @@ async function takeSafetyBackup(
         `${new Date(safety.marker.startedAt).toISOString()}) did not finish; its safety ` +
         `backup of the target as it was before is kept and reused: ${safety.location}`,
     );
+  } else if (safety.location === "") {
+    console.error("The target holds no data; no safety backup is needed.");
   } else console.error(`Safety backup of the target: ${safety.location}`);
 }
 
@@ -524,7 +526,7 @@ export async function restoreMain(argv: string[], env = Deno.env.toObject()): Pr
         console.error(
           `Note: a restore into this target (of ${unfinished.restoring}) started ` +
             `${new Date(unfinished.startedAt).toISOString()} and did not finish; ` +
-            `its safety backup: ${unfinished.safety}`,
+            `its safety backup: ${unfinished.safety || "none (the target held no data)"}`,
         );
       }
       // 2. What would change.

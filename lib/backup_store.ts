@@ -388,23 +388,38 @@ export async function folderWriteProblem(dir: string): Promise<string | null> {
   }
 }
 
-/** Safety backups (`lodge-safety-…`, taken by restore) kept in the folder. */
+/** Safety backups (`lodge-safety-…`, taken by restore) always kept, however old. */
 export const SAFETY_BACKUPS_KEPT = 5;
 
 /**
- * Chooses safety backups to delete: all but the newest `keep`, never one in `protect`
- * (the safety backup of a restore that has not finished).
+ * Safety backups younger than this many days are never pruned, however many restores ran
+ * (practice restores must not push out the safety backup of a real one).
+ */
+export const SAFETY_BACKUP_MIN_AGE_DAYS = 30;
+
+/**
+ * Chooses safety backups to delete: those older than {@link SAFETY_BACKUP_MIN_AGE_DAYS}
+ * days that are not among the newest `keep`, never one in `protect` (the safety backup of a
+ * restore that has not finished).
  *
  * @example
  * ```ts
- * selectSafetyBackupsToPrune(names, 5, new Set());
+ * selectSafetyBackupsToPrune(names, 5, new Set(), new Date());
  * ```
  */
 export function selectSafetyBackupsToPrune(
   names: string[],
   keep = SAFETY_BACKUPS_KEPT,
   protect: Set<string> = new Set(),
+  now: Date = new Date(),
 ): string[] {
-  return names.filter((n) => /^lodge-safety-\d{4}-\d{2}-\d{2}T[\d-]+Z\.ndjson\.gz$/.test(n))
-    .sort().reverse().slice(keep).filter((n) => !protect.has(n));
+  const cutoff = now.getTime() - SAFETY_BACKUP_MIN_AGE_DAYS * 86_400_000;
+  const pattern = /^lodge-safety-(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})-(\d{3})Z\.ndjson\.gz$/;
+  const takenAt = (n: string) => {
+    const m = pattern.exec(n)!;
+    return Date.parse(`${m[1]}T${m[2]}:${m[3]}:${m[4]}.${m[5]}Z`);
+  };
+  return names.filter((n) => pattern.test(n))
+    .sort().reverse().slice(keep)
+    .filter((n) => !protect.has(n) && takenAt(n) < cutoff);
 }

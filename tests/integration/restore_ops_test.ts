@@ -140,15 +140,49 @@ Deno.test("restore refuses a store the app is serving from, unless --force-live"
   });
 });
 
-Deno.test("safety backups beyond the newest five are pruned, never an unfinished restore's", () => {
-  const names = Array.from(
+Deno.test("safety backups: only those older than 30 days beyond the newest five are pruned", () => {
+  const now = new Date("2026-03-01T00:00:00Z");
+  // Eight recent practice-run safety backups: none is pruned, however many there are.
+  const recent = Array.from(
     { length: 8 },
+    (_, i) => `lodge-safety-2026-02-2${i}T03-00-00-000Z.ndjson.gz`,
+  );
+  assert.deepEqual(selectSafetyBackupsToPrune(recent, 5, new Set(), now), []);
+  // Old ones beyond the newest five go, never an unfinished restore's.
+  const old = Array.from(
+    { length: 3 },
     (_, i) => `lodge-safety-2026-01-0${i + 1}T03-00-00-000Z.ndjson.gz`,
   );
-  const all = [...names, "lodge-2026-01-01T03-00-00-000Z.ndjson.gz"];
-  assert.deepEqual(selectSafetyBackupsToPrune(all, 5).sort(), names.slice(0, 3));
+  const all = [...old, ...recent, "lodge-2026-01-01T03-00-00-000Z.ndjson.gz"];
+  assert.deepEqual(selectSafetyBackupsToPrune(all, 5, new Set(), now).sort(), old);
   assert.deepEqual(
-    selectSafetyBackupsToPrune(all, 5, new Set([names[0]])).sort(),
-    names.slice(1, 3),
+    selectSafetyBackupsToPrune(all, 5, new Set([old[0]]), now).sort(),
+    old.slice(1),
   );
+});
+
+Deno.test("a restore into an empty target takes no safety backup and prunes none", async () => {
+  await withBackup(async (dir, location) => {
+    const safetyDir = `${dir}/safety`;
+    // A real safety backup from a restore into a store with data.
+    const real = `${dir}/real.kv`;
+    const kv = await Deno.openKv(real);
+    await kv.set(["users", "u1"], { keep: true });
+    kv.close();
+    const first = await restore([location, "--yes"], { DENO_KV_PATH: real, BACKUP_DIR: safetyDir });
+    assert.equal(first.code, 0, first.out);
+    assert.match(first.out, /Safety backup of the target: /);
+    const kept = await new FolderDestination(safetyDir).list();
+    assert.equal(kept.length, 1);
+    // Six practice restores into new scratch stores.
+    for (let i = 0; i < 6; i++) {
+      const r = await restore([location, "--yes"], {
+        DENO_KV_PATH: `${dir}/scratch${i}.kv`,
+        BACKUP_DIR: safetyDir,
+      });
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /holds no data; no safety backup/);
+    }
+    assert.deepEqual(await new FolderDestination(safetyDir).list(), kept);
+  });
 });
