@@ -6,7 +6,7 @@
  * of backing up the half-restored store. The record is removed when the restore finishes.
  * A target with no data (a new or empty store, e.g. a practice restore's scratch store) gets no
  * safety backup: there is nothing to save, and it would only crowd the folder. Safety backups
- * older than {@link SAFETY_BACKUP_MIN_AGE_DAYS} days beyond the newest
+ * older than `SAFETY_BACKUP_MIN_AGE_DAYS` days beyond the newest
  * {@link SAFETY_BACKUPS_KEPT} are pruned; younger ones never are.
  *
  * @example
@@ -20,7 +20,6 @@
 import * as keys from "../kv/keys.ts";
 import {
   FolderDestination,
-  SAFETY_BACKUP_MIN_AGE_DAYS,
   SAFETY_BACKUPS_KEPT,
   selectSafetyBackupsToPrune,
 } from "../lib/backup_store.ts";
@@ -122,7 +121,7 @@ export async function finishRestore(target: Deno.Kv): Promise<void> {
 }
 
 /**
- * Deletes safety backups older than {@link SAFETY_BACKUP_MIN_AGE_DAYS} days beyond the newest
+ * Deletes safety backups older than `SAFETY_BACKUP_MIN_AGE_DAYS` days beyond the newest
  * {@link SAFETY_BACKUPS_KEPT}; returns the names.
  *
  * @example
