@@ -335,7 +335,9 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
       invariants: problems.length ? problems : "hold",
     };
     await Deno.rename(partial, local);
-    await Deno.writeTextFile(manifestPath(local), JSON.stringify(manifest, null, 2) + "\n");
+    await Deno.writeTextFile(manifestPath(local), JSON.stringify(manifest, null, 2) + "\n", {
+      mode: 0o600,
+    });
     const location = await opts.destination.store(local);
     return { location, manifest };
   } catch (err) {

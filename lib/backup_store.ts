@@ -91,7 +91,8 @@ export class FolderDestination implements BackupDestination {
     return `folder ${this.dir}`;
   }
   async stagingDir(): Promise<string> {
-    await Deno.mkdir(this.dir, { recursive: true });
+    // Private: backups hold password hashes (each file is 0600 as well).
+    await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
     return this.dir;
   }
   async store(localPath: string): Promise<string> {
@@ -280,7 +281,12 @@ export class S3Destination implements BackupDestination {
     const local = `${dir}/${name}`;
     for (const [remote, path] of [[name, local], [manifestPath(name), manifestPath(local)]]) {
       const res = await this.#send("GetObject", this.#path(remote), { method: "GET" });
-      const file = await Deno.open(path, { write: true, create: true, truncate: true });
+      const file = await Deno.open(path, {
+        write: true,
+        create: true,
+        truncate: true,
+        mode: 0o600,
+      });
       await res.body!.pipeTo(file.writable);
     }
     return local;
