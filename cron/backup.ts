@@ -474,6 +474,9 @@ export async function runScheduledBackup(deps: BackupJobDeps): Promise<BackupJob
       location: created.location,
       entries: created.manifest.entries,
       durationMs: created.manifest.durationMs,
+      invariantProblems: Array.isArray(created.manifest.invariants)
+        ? created.manifest.invariants.length
+        : 0,
     });
     breadcrumb("backup", "finished", {
       entries: created.manifest.entries,
@@ -600,6 +603,12 @@ async function main(argv: string[]): Promise<number> {
           ? `pruned ${result.pruned.length} old backup(s).`
           : "nothing pruned (pass --prune to apply retention)."),
     );
+    if (Array.isArray(m.invariants)) {
+      console.error(
+        `Warning: Lodge's invariants do not hold in this backup (${m.invariants.length} ` +
+          `problem(s), listed in its manifest), first: ${m.invariants[0]}`,
+      );
+    }
     console.log(result.location);
     return 0;
   } catch (err) {
