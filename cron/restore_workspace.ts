@@ -250,8 +250,7 @@ export async function restoreWorkspace(
     .map(([, e]) => e.key);
   const summary = `Workspace "${source.slug}" from the ${source.kind}: ${sets.length} to write, ` +
     `${deletes.length} to delete` +
-    (skipped.size ? `; ${skipped.size} member(s) skipped (user no longer exists)` : "") +
-    (options.dryRun ? " (dry run)" : "");
+    (skipped.size ? `; ${skipped.size} member(s) skipped (user no longer exists)` : "");
   if (!options.dryRun && sets.length + deletes.length > 0) {
     const writer = new BatchWriter(target);
     for (const k of deletes) await writer.delete(k);

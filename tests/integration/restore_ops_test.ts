@@ -9,6 +9,7 @@ import { FolderDestination, selectSafetyBackupsToPrune } from "../../lib/backup_
 import { verifyBackup } from "../../lib/backup_file.ts";
 import { startAppAlive } from "../../kv/app_alive.ts";
 import { startFakeS3 } from "../fakes/s3.ts";
+import { testApp } from "../helpers.ts";
 
 /** Runs the command, capturing what it prints. */
 async function restore(argv: string[], env: Record<string, string>) {
@@ -185,4 +186,53 @@ Deno.test("a restore into an empty target takes no safety backup and prunes none
     }
     assert.deepEqual(await new FolderDestination(safetyDir).list(), kept);
   });
+});
+
+Deno.test("a dry run, full or of one workspace, goes ahead while the app runs and writes nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "lodge-test-" });
+  const t = await testApp();
+  try {
+    const slug = (await t.signup()).location.split("/").at(-1)!;
+    const { location } = await createBackup({
+      kv: t.kv,
+      kvPath: undefined,
+      destination: new FolderDestination(`${dir}/backups`),
+      appVersion: "test",
+    });
+    const target = `${dir}/live.kv`;
+    const app = await Deno.openKv(target);
+    await app.set(["signing_keys", "mine"], { since: "before" });
+    const stop = startAppAlive(app, "test-instance");
+    const data = async () =>
+      (await Array.fromAsync(app.list({ prefix: [] }))).filter((e) => e.key[0] !== "backup")
+        .map((e) => [e.key, e.versionstamp]);
+    try {
+      await new Promise((r) => setTimeout(r, 50)); // the first beat is written
+      const env = { DENO_KV_PATH: target, BACKUP_DIR: `${dir}/safety` };
+      const before = await data();
+      const full = await restore([location, "--dry-run"], env);
+      assert.equal(full.code, 0, full.out);
+      assert.match(full.out, /app is serving from this store .*A dry run writes nothing/);
+      const one = await restore([location, "--workspace", slug, "--dry-run"], env);
+      assert.equal(one.code, 0, one.out);
+      assert.match(one.out, /\(dry run: nothing written\)/);
+      assert.deepEqual(await data(), before);
+      await assert.rejects(Deno.stat(`${dir}/safety`), Deno.errors.NotFound);
+      // The real workspace restore still needs the app stopped, and never says "dry run".
+      const live = await restore([location, "--workspace", slug, "--yes"], env);
+      assert.equal(live.code, 1, live.out);
+      assert.match(live.out, /Stop the app first/);
+      await stop();
+      const real = await restore([location, "--workspace", slug, "--yes"], env);
+      assert.equal(real.code, 0, real.out);
+      assert.doesNotMatch(real.out, /dry run/);
+      assert.match(real.out, /Done: workspace ".*" restored: \d+ written, 0 deleted/);
+    } finally {
+      await stop();
+      app.close();
+    }
+  } finally {
+    t.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
