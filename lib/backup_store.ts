@@ -91,6 +91,10 @@ export class FolderDestination implements BackupDestination {
     return `folder ${this.dir}`;
   }
   async stagingDir(): Promise<string> {
+    const info = await Deno.stat(this.dir).catch(() => null);
+    if (info && !info.isDirectory) {
+      throw new Deno.errors.NotADirectory(`BACKUP_DIR is a file, not a folder: ${this.dir}`);
+    }
     // Private: backups hold password hashes (each file is 0600 as well).
     await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
     return this.dir;
@@ -367,6 +371,7 @@ export async function folderWriteProblem(dir: string): Promise<string | null> {
   for (;;) {
     try {
       const info = await Deno.stat(probe);
+      if (!info.isDirectory && probe === dir) return `BACKUP_DIR is a file, not a folder: ${dir}`;
       if (!info.isDirectory) return `BACKUP_DIR ${dir} cannot be created: ${probe} is not a folder`;
       break;
     } catch (err) {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { ConfigError, loadConfig } from "../../lib/config.ts";
 import { cronScheduleProblem } from "../../lib/cron_schedule.ts";
 import { folderWriteProblem } from "../../lib/backup_store.ts";
-import { warnIfBackupFolderUnusable } from "../../cron/backup.ts";
+import { runScheduledBackup, warnIfBackupFolderUnusable } from "../../cron/backup.ts";
 import { testConfig } from "../../lib/config.ts";
 import { testApp } from "../helpers.ts";
 
@@ -96,6 +96,16 @@ Deno.test("an unwritable BACKUP_DIR is a start-up warning and degrades /health",
     assert.equal(body.status, "degraded");
     assert.match(body.backup.folderProblem, /not a folder/);
     assert.equal(await folderWriteProblem(`${tmp}/new/deeper`), null);
+    // BACKUP_DIR itself a file: said in those words, by the check and by a backup.
+    assert.equal(
+      await folderWriteProblem(`${tmp}/file`),
+      `BACKUP_DIR is a file, not a folder: ${tmp}/file`,
+    );
+    const fileDir = testConfig({ backup: { ...testConfig().backup, dir: `${tmp}/file` } });
+    await assert.rejects(
+      runScheduledBackup({ kv: t.kv, config: fileDir, manual: true }),
+      /^NotADirectory: BACKUP_DIR is a file, not a folder: /,
+    );
   } finally {
     t.close();
     await Deno.remove(tmp, { recursive: true });
