@@ -430,8 +430,9 @@ async function refuseLiveTarget(
   target: Deno.Kv,
   forceLive: boolean,
   dryRun = false,
+  targetPath?: string,
 ): Promise<void> {
-  const live = await liveAppInstances(target);
+  const live = await liveAppInstances(target, Date.now(), targetPath);
   if (live.length === 0) return;
   const who = live.map((a) =>
     `pid ${a.pid} on ${a.host}, seen ${Math.round((Date.now() - a.at) / 1000)} s ago`
@@ -534,7 +535,7 @@ export async function restoreMain(argv: string[], env = Deno.env.toObject()): Pr
     );
     const target = await openTarget(targetPath);
     try {
-      await refuseLiveTarget(target, args.forceLive, args.dryRun);
+      await refuseLiveTarget(target, args.forceLive, args.dryRun, targetPath);
       const unfinished = await getRestoreMarker(target);
       if (unfinished) {
         console.error(
@@ -607,7 +608,7 @@ async function restoreWorkspaceMain(
   const source = await readWorkspaceSource(path, args.workspace!);
   const target = await openTarget(targetPath);
   try {
-    await refuseLiveTarget(target, args.forceLive, args.dryRun);
+    await refuseLiveTarget(target, args.forceLive, args.dryRun, targetPath);
     const plan = await restoreWorkspace(target, source, { dryRun: true });
     if (args.dryRun) {
       console.log(`${plan.summary} (dry run: nothing written)`);

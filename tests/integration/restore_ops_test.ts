@@ -236,3 +236,34 @@ Deno.test("a dry run, full or of one workspace, goes ahead while the app runs an
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a copy of a live store (cp) is not refused for the liveness key it carries", async () => {
+  await withBackup(async (dir, location) => {
+    const live = `${dir}/live.kv`;
+    const app = await Deno.openKv(live);
+    const stop = startAppAlive(app, "test-instance", live);
+    try {
+      await new Promise((r) => setTimeout(r, 50)); // the first beat is written
+      // `cp` of the live store (with its WAL: the key may not be checkpointed yet).
+      const copy = `${dir}/copy.kv`;
+      for (const ext of ["", "-wal", "-shm"]) {
+        await Deno.copyFile(`${live}${ext}`, `${copy}${ext}`).catch(() => {});
+      }
+      const copied = await Deno.openKv(copy);
+      const carried = await Array.fromAsync(copied.list({ prefix: ["backup", "app_alive"] }));
+      copied.close();
+      assert.equal(carried.length, 1, "the copy carries the app's fresh liveness key");
+      const env = { BACKUP_DIR: `${dir}/safety` };
+      const intoCopy = await restore([location, "--yes"], { ...env, DENO_KV_PATH: copy });
+      assert.equal(intoCopy.code, 0, intoCopy.out);
+      assert.doesNotMatch(intoCopy.out, /serving from this store/);
+      // The live store itself is still refused.
+      const intoLive = await restore([location, "--yes"], { ...env, DENO_KV_PATH: live });
+      assert.equal(intoLive.code, 1, intoLive.out);
+      assert.match(intoLive.out, /Stop the app first/);
+    } finally {
+      await stop();
+      app.close();
+    }
+  });
+});
