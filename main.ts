@@ -55,7 +55,7 @@ if (config.appEnv === "production" && !config.resendApiKey) {
   console.warn("RESEND_API_KEY is not set: mail is kept in the KV outbox and NOT delivered.");
 }
 await registerBackupCron({ kv, config });
-const stopAppAlive = startAppAlive(kv); // lets `deno task restore` see that the app is serving
+const stopAppAlive = startAppAlive(kv, undefined, config.kvPath); // lets `deno task restore` see that the app is serving
 console.log(`Password hashing: ${(await hasher()).name}`);
 
 let server: Deno.HttpServer;

@@ -122,26 +122,22 @@ export function snapshotRoot(kvPath: string): string {
   return `${slash >= 0 ? kvPath.slice(0, slash) : "."}/.lodge-snapshots`;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    Deno.statSync("/proc/self");
-  } catch {
-    return true; // no /proc: cannot tell, so keep it (the age rule below still applies)
-  }
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/**
+ * A snapshot folder whose heartbeat (its mtime, renewed every {@link SNAPSHOT_HEARTBEAT_MS}
+ * while the snapshot is open) is older than this belongs to a process that died, ms. Whether
+ * the pid lives cannot be asked: Deno refuses /proc without --allow-all, and `deno task backup`
+ * runs without it. Same span as the backup lease.
+ */
+export const SNAPSHOT_STALE_MS = 90_000;
+/** How often an open snapshot renews its folder's mtime, ms. */
+const SNAPSHOT_HEARTBEAT_MS = 20_000;
 
 /** A `.partial` backup file untouched this long belongs to a run that died, ms. */
 const STALE_PARTIAL_MS = 10 * 60_000;
 
 /**
- * Removes what killed runs left behind: snapshot folders whose process is gone (they are
- * full copies of the store, password hashes included), snapshots of the old layout in the
+ * Removes what killed runs left behind: snapshot folders whose heartbeat stopped more than
+ * {@link SNAPSHOT_STALE_MS} ago (they are full copies of the store, password hashes included), snapshots of the old layout in the
  * backup folder, and `.partial` backup files nobody has written to for 10 minutes.
  * Returns the paths removed.
  *
@@ -165,8 +161,8 @@ export async function cleanStaleBackupFiles(
       for await (const e of Deno.readDir(root)) {
         const pid = Number(/^(\d+)-/.exec(e.name)?.[1]);
         const info = await Deno.stat(`${root}/${e.name}`).catch(() => null);
-        const old = info?.mtime ? now - info.mtime.getTime() > 24 * 3_600_000 : false;
-        if (!pid || pid === Deno.pid || (processAlive(pid) && !old)) continue;
+        const stale = info?.mtime ? now - info.mtime.getTime() > SNAPSHOT_STALE_MS : false;
+        if (!pid || pid === Deno.pid || !stale) continue;
         await rm(`${root}/${e.name}`);
       }
     } catch { /* no snapshot folder yet */ }
@@ -210,7 +206,16 @@ export async function snapshotKv(
   const dir = `${root}/${Deno.pid}-${crypto.randomUUID()}`;
   await Deno.mkdir(dir, { mode: 0o700 });
   const path = `${dir}/snapshot.kv`;
-  const cleanUp = () => Deno.remove(dir, { recursive: true }).catch(() => {});
+  // The heartbeat: the folder's mtime says this process still uses the snapshot.
+  const heartbeat = setInterval(() => {
+    const at = new Date();
+    Deno.utime(dir, at, at).catch(() => {});
+  }, SNAPSHOT_HEARTBEAT_MS);
+  Deno.unrefTimer(heartbeat);
+  const cleanUp = () => {
+    clearInterval(heartbeat);
+    return Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
   try {
     // Loaded only here: hosted KV (Deno Deploy) never needs SQLite.
     const { backup: sqliteBackup, DatabaseSync } = await import("node:sqlite");
@@ -330,7 +335,9 @@ export async function createBackup(opts: CreateBackupOptions): Promise<CreatedBa
       invariants: problems.length ? problems : "hold",
     };
     await Deno.rename(partial, local);
-    await Deno.writeTextFile(manifestPath(local), JSON.stringify(manifest, null, 2) + "\n");
+    await Deno.writeTextFile(manifestPath(local), JSON.stringify(manifest, null, 2) + "\n", {
+      mode: 0o600,
+    });
     const location = await opts.destination.store(local);
     return { location, manifest };
   } catch (err) {
@@ -467,6 +474,9 @@ export async function runScheduledBackup(deps: BackupJobDeps): Promise<BackupJob
       location: created.location,
       entries: created.manifest.entries,
       durationMs: created.manifest.durationMs,
+      invariantProblems: Array.isArray(created.manifest.invariants)
+        ? created.manifest.invariants.length
+        : 0,
     });
     breadcrumb("backup", "finished", {
       entries: created.manifest.entries,
@@ -593,6 +603,12 @@ async function main(argv: string[]): Promise<number> {
           ? `pruned ${result.pruned.length} old backup(s).`
           : "nothing pruned (pass --prune to apply retention)."),
     );
+    if (Array.isArray(m.invariants)) {
+      console.error(
+        `Warning: Lodge's invariants do not hold in this backup (${m.invariants.length} ` +
+          `problem(s), listed in its manifest), first: ${m.invariants[0]}`,
+      );
+    }
     console.log(result.location);
     return 0;
   } catch (err) {

@@ -422,13 +422,28 @@ async function targetExists(targetPath: string | undefined): Promise<boolean> {
   return false;
 }
 
-/** Refuses (unless `forceLive`) when a running app instance serves from the target. */
-async function refuseLiveTarget(target: Deno.Kv, forceLive: boolean): Promise<void> {
-  const live = await liveAppInstances(target);
+/**
+ * Refuses (unless `forceLive`) when a running app instance serves from the target. A dry
+ * run writes nothing, so it only notes the running app.
+ */
+async function refuseLiveTarget(
+  target: Deno.Kv,
+  forceLive: boolean,
+  dryRun = false,
+  targetPath?: string,
+): Promise<void> {
+  const live = await liveAppInstances(target, Date.now(), targetPath);
   if (live.length === 0) return;
   const who = live.map((a) =>
     `pid ${a.pid} on ${a.host}, seen ${Math.round((Date.now() - a.at) / 1000)} s ago`
   ).join("; ");
+  if (dryRun) {
+    console.error(
+      `Note: the app is serving from this store (${who}). A dry run writes nothing; stop the ` +
+        `app (every instance) before the real restore.`,
+    );
+    return;
+  }
   if (forceLive) {
     console.error(
       `Warning: the app is serving from this store (${who}); going ahead (--force-live).`,
@@ -461,6 +476,8 @@ async function takeSafetyBackup(
         `${new Date(safety.marker.startedAt).toISOString()}) did not finish; its safety ` +
         `backup of the target as it was before is kept and reused: ${safety.location}`,
     );
+  } else if (safety.location === "") {
+    console.error("The target holds no data; no safety backup is needed.");
   } else console.error(`Safety backup of the target: ${safety.location}`);
 }
 
@@ -518,13 +535,13 @@ export async function restoreMain(argv: string[], env = Deno.env.toObject()): Pr
     );
     const target = await openTarget(targetPath);
     try {
-      await refuseLiveTarget(target, args.forceLive);
+      await refuseLiveTarget(target, args.forceLive, args.dryRun, targetPath);
       const unfinished = await getRestoreMarker(target);
       if (unfinished) {
         console.error(
           `Note: a restore into this target (of ${unfinished.restoring}) started ` +
             `${new Date(unfinished.startedAt).toISOString()} and did not finish; ` +
-            `its safety backup: ${unfinished.safety}`,
+            `its safety backup: ${unfinished.safety || "none (the target held no data)"}`,
         );
       }
       // 2. What would change.
@@ -591,10 +608,13 @@ async function restoreWorkspaceMain(
   const source = await readWorkspaceSource(path, args.workspace!);
   const target = await openTarget(targetPath);
   try {
-    await refuseLiveTarget(target, args.forceLive);
+    await refuseLiveTarget(target, args.forceLive, args.dryRun, targetPath);
     const plan = await restoreWorkspace(target, source, { dryRun: true });
+    if (args.dryRun) {
+      console.log(`${plan.summary} (dry run: nothing written)`);
+      return 0;
+    }
     console.log(plan.summary);
-    if (args.dryRun) return 0;
     if (plan.sets + plan.deletes === 0) {
       console.log("Nothing to change.");
       return 0;
@@ -612,7 +632,12 @@ async function restoreWorkspaceMain(
     );
     const done = await restoreWorkspace(target, source);
     await finishRestore(target);
-    console.log(done.summary);
+    console.log(
+      `Done: workspace "${args.workspace}" restored: ${done.sets} written, ${done.deletes} ` +
+        `deleted` +
+        (done.skippedUsers.length ? `, ${done.skippedUsers.length} member(s) skipped` : "") +
+        ` (recorded in its audit log as workspace.restored).`,
+    );
     return 0;
   } finally {
     target.close();

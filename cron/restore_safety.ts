@@ -4,7 +4,10 @@
  * that restore never touches). A restore that was killed and is run again finds the record
  * and reuses that first safety backup — the target as it was before the restore — instead
  * of backing up the half-restored store. The record is removed when the restore finishes.
- * Old safety backups beyond {@link SAFETY_BACKUPS_KEPT} are pruned.
+ * A target with no data (a new or empty store, e.g. a practice restore's scratch store) gets no
+ * safety backup: there is nothing to save, and it would only crowd the folder. Safety backups
+ * older than `SAFETY_BACKUP_MIN_AGE_DAYS` days beyond the newest
+ * {@link SAFETY_BACKUPS_KEPT} are pruned; younger ones never are.
  *
  * @example
  * ```ts
@@ -26,7 +29,7 @@ import { createBackup } from "./backup.ts";
 export interface RestoreMarker {
   /** What is being restored (path or s3:// location, or "workspace <slug> from …"). */
   restoring: string;
-  /** The safety backup taken before the first write. */
+  /** The safety backup taken before the first write; "" when the target held no data. */
   safety: string;
   startedAt: number;
 }
@@ -46,6 +49,7 @@ export async function getRestoreMarker(target: Deno.Kv): Promise<RestoreMarker |
 /**
  * Returns the restore's safety backup: the one an earlier, unfinished attempt recorded
  * (`reused: true`), or a new one taken now and recorded before anything is written.
+ * `location` is "" when the target holds no data (nothing to save, no backup taken).
  *
  * @example
  * ```ts
@@ -60,8 +64,16 @@ export async function safetyBackupOnce(target: Deno.Kv, opts: {
   restoring: string;
 }): Promise<{ location: string; reused: boolean; marker: RestoreMarker }> {
   const earlier = await getRestoreMarker(target);
-  if (earlier && await Deno.stat(earlier.safety).then(() => true, () => false)) {
+  if (
+    earlier &&
+    (earlier.safety === "" || await Deno.stat(earlier.safety).then(() => true, () => false))
+  ) {
     return { location: earlier.safety, reused: true, marker: earlier };
+  }
+  if (!(await holdsData(target))) {
+    const marker: RestoreMarker = { restoring: opts.restoring, safety: "", startedAt: Date.now() };
+    await target.set(keys.restoreInProgress(), marker);
+    return { location: "", reused: false, marker };
   }
   const created = await createBackup({
     kv: target,
@@ -81,6 +93,22 @@ export async function safetyBackupOnce(target: Deno.Kv, opts: {
 }
 
 /**
+ * Whether the store holds anything besides backup bookkeeping (the ["backup", …] keys).
+ *
+ * @example
+ * ```ts
+ * if (await holdsData(target)) console.log("not empty");
+ * ```
+ */
+export async function holdsData(kv: Deno.Kv): Promise<boolean> {
+  // Bookkeeping is a handful of keys, so walking past it is cheap.
+  for await (const e of kv.list({ prefix: [] }, { batchSize: 16 })) {
+    if (e.key[0] !== "backup") return true;
+  }
+  return false;
+}
+
+/**
  * Records that the restore finished (its safety backup is no longer reused).
  *
  * @example
@@ -93,7 +121,8 @@ export async function finishRestore(target: Deno.Kv): Promise<void> {
 }
 
 /**
- * Deletes safety backups beyond the newest {@link SAFETY_BACKUPS_KEPT}; returns the names.
+ * Deletes safety backups older than `SAFETY_BACKUP_MIN_AGE_DAYS` days beyond the newest
+ * {@link SAFETY_BACKUPS_KEPT}; returns the names.
  *
  * @example
  * ```ts

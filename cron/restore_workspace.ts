@@ -6,7 +6,9 @@
  * customer export (kv/export.ts).
  *
  * Memberships of users who no longer exist in the target are skipped (and reported):
- * restoring them would leave half-pairs pointing at no one.
+ * restoring them would leave half-pairs pointing at no one. The audit log is append-only:
+ * events the source lacks (newer than it) are kept, and the restore itself is recorded as a
+ * "workspace.restored" event.
  *
  * @example
  * ```ts
@@ -23,6 +25,7 @@ import { BackupRejectedError, readBackupLines, verifyBackup } from "../lib/backu
 import type { Membership, UserWorkspace, Workspace } from "../kv/workspaces.ts";
 import { EXPORT_FORMAT, EXPORT_VERSION, type WorkspaceExport } from "../kv/export.ts";
 import { BatchWriter } from "./restore.ts";
+import { addAuditEvent } from "../kv/audit.ts";
 
 /** One workspace's desired entries. */
 export interface WorkspaceSource {
@@ -242,11 +245,12 @@ export async function restoreWorkspace(
       sets.push({ ...e, chars: encoded.length + k.length });
     }
   }
-  const deletes = [...current].filter(([k]) => !desired.has(k)).map(([, e]) => e.key);
+  // Audit events are never deleted: those newer than the source stay.
+  const deletes = [...current].filter(([k, e]) => !desired.has(k) && e.key[0] !== "audit")
+    .map(([, e]) => e.key);
   const summary = `Workspace "${source.slug}" from the ${source.kind}: ${sets.length} to write, ` +
     `${deletes.length} to delete` +
-    (skipped.size ? `; ${skipped.size} member(s) skipped (user no longer exists)` : "") +
-    (options.dryRun ? " (dry run)" : "");
+    (skipped.size ? `; ${skipped.size} member(s) skipped (user no longer exists)` : "");
   if (!options.dryRun && sets.length + deletes.length > 0) {
     const writer = new BatchWriter(target);
     for (const k of deletes) await writer.delete(k);
@@ -261,6 +265,21 @@ export async function restoreWorkspace(
     for (const userId of touched) {
       await bumpUserWorkspaces(target.atomic(), userId).commit();
     }
+  }
+  if (!options.dryRun) {
+    const op = target.atomic();
+    addAuditEvent(op, {
+      workspaceId: id,
+      type: "workspace.restored",
+      actorId: null,
+      data: {
+        from: source.kind,
+        written: sets.length,
+        deleted: deletes.length,
+        skippedMembers: skipped.size,
+      },
+    });
+    await op.commit();
   }
   return { sets: sets.length, deletes: deletes.length, skippedUsers: [...skipped], summary };
 }

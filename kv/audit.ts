@@ -15,7 +15,7 @@ import * as keys from "./keys.ts";
 import { newId } from "../lib/crypto.ts";
 
 /** What happened. Add new event types here. */
-export type AuditEventType = "workspace.created" | "workspace.exported";
+export type AuditEventType = "workspace.created" | "workspace.exported" | "workspace.restored";
 
 /** One audit event. `data` holds no secrets and no email addresses. */
 export interface AuditEvent {

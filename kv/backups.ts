@@ -22,6 +22,11 @@ export interface BackupStatus {
   lastFailureAt: number | null;
   /** A short reason (error name and message, no data). */
   lastFailureReason: string | null;
+  /**
+   * The invariant problems the last successful backup's manifest recorded (0: they hold).
+   * Absent in records written before it existed.
+   */
+  lastSuccessInvariantProblems?: number;
 }
 
 /** The lease name of the backup job (kv/leases.ts). */
@@ -89,11 +94,12 @@ async function updateStatus(
  */
 export function recordBackupSuccess(
   kv: Deno.Kv,
-  info: { location: string; entries: number; durationMs: number },
+  info: { location: string; entries: number; durationMs: number; invariantProblems?: number },
   now = Date.now(),
 ): Promise<void> {
   return updateStatus(kv, now, (s) => ({
     ...s,
+    lastSuccessInvariantProblems: info.invariantProblems ?? 0,
     lastSuccessAt: now,
     lastSuccessLocation: info.location,
     lastSuccessEntries: info.entries,
@@ -117,18 +123,38 @@ export function recordBackupFailure(kv: Deno.Kv, reason: string, now = Date.now(
   }));
 }
 
+/**
+ * When a restore into this store started and has not finished (the restore's own marker,
+ * ["backup", "restore_in_progress"]), or null.
+ *
+ * @example
+ * ```ts
+ * if (await restoreIncompleteSince(kv)) console.log("half-restored");
+ * ```
+ */
+export async function restoreIncompleteSince(kv: Deno.Kv): Promise<number | null> {
+  const marker = await kv.get<{ startedAt: number }>(keys.restoreInProgress());
+  return marker.value ? marker.value.startedAt ?? 0 : null;
+}
+
 /** Backup health for /health. */
 export interface BackupHealth {
   /**
    * "ok", "pending" (no backup yet, within 26 h of the first status record), "stale"
-   * (last success older than 26 h) or "failing" (the last attempt failed: a failure newer
-   * than the last success).
+   * (last success older than 26 h), "failing" (the last attempt failed: a failure newer
+   * than the last success), "restore_incomplete" (a restore into this store was left
+   * half-done) or "invariants_broken" (the last backup's manifest recorded broken invariants).
+   * All but "ok" and "pending" make /health "degraded".
    */
-  state: "ok" | "pending" | "stale" | "failing";
+  state: "ok" | "pending" | "stale" | "failing" | "restore_incomplete" | "invariants_broken";
   lastSuccessAt: string | null;
   ageSeconds: number | null;
   lastFailureAt: string | null;
   lastFailureReason: string | null;
+  /** When the unfinished restore started, or absent. */
+  restoreStartedAt?: string;
+  /** How many invariant problems the last backup recorded, when any. */
+  invariantProblems?: number;
 }
 
 /**
@@ -138,16 +164,35 @@ export interface BackupHealth {
  *
  * @example
  * ```ts
- * backupHealth(await getBackupStatus(kv)).state; // "ok" | "pending" | "stale" | "failing"
+ * backupHealth(await getBackupStatus(kv), Date.now(), await restoreIncompleteSince(kv)).state;
  * ```
  */
-export function backupHealth(status: BackupStatus | null, now = Date.now()): BackupHealth {
+export function backupHealth(
+  status: BackupStatus | null,
+  now = Date.now(),
+  restoreStartedAt: number | null = null,
+): BackupHealth {
   const s = status ?? emptyStatus(now);
   const ref = s.lastSuccessAt ?? s.since;
   const stale = now - ref > BACKUP_STALE_AFTER_MS;
   const failing = s.lastFailureAt !== null && s.lastFailureAt > (s.lastSuccessAt ?? -Infinity);
+  const broken = s.lastSuccessAt !== null ? s.lastSuccessInvariantProblems ?? 0 : 0;
   return {
-    state: failing ? "failing" : stale ? "stale" : s.lastSuccessAt === null ? "pending" : "ok",
+    state: restoreStartedAt !== null
+      ? "restore_incomplete"
+      : failing
+      ? "failing"
+      : broken > 0
+      ? "invariants_broken"
+      : stale
+      ? "stale"
+      : s.lastSuccessAt === null
+      ? "pending"
+      : "ok",
+    ...(restoreStartedAt !== null
+      ? { restoreStartedAt: new Date(restoreStartedAt).toISOString() }
+      : {}),
+    ...(broken > 0 ? { invariantProblems: broken } : {}),
     lastSuccessAt: s.lastSuccessAt === null ? null : new Date(s.lastSuccessAt).toISOString(),
     ageSeconds: s.lastSuccessAt === null ? null : Math.floor((now - s.lastSuccessAt) / 1000),
     lastFailureAt: s.lastFailureAt === null ? null : new Date(s.lastFailureAt).toISOString(),

@@ -199,7 +199,7 @@ interface GzipSink {
 async function inlineSink(path: string): Promise<GzipSink> {
   const hash = createHash("sha256");
   let bytes = 0;
-  const file = await Deno.open(path, { write: true, createNew: true });
+  const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
   const gz = createGzip();
   const written = (async () => {
     for await (const chunk of gz as AsyncIterable<Uint8Array>) {

@@ -91,7 +91,12 @@ export class FolderDestination implements BackupDestination {
     return `folder ${this.dir}`;
   }
   async stagingDir(): Promise<string> {
-    await Deno.mkdir(this.dir, { recursive: true });
+    const info = await Deno.stat(this.dir).catch(() => null);
+    if (info && !info.isDirectory) {
+      throw new Deno.errors.NotADirectory(`BACKUP_DIR is a file, not a folder: ${this.dir}`);
+    }
+    // Private: backups hold password hashes (each file is 0600 as well).
+    await Deno.mkdir(this.dir, { recursive: true, mode: 0o700 });
     return this.dir;
   }
   async store(localPath: string): Promise<string> {
@@ -280,7 +285,12 @@ export class S3Destination implements BackupDestination {
     const local = `${dir}/${name}`;
     for (const [remote, path] of [[name, local], [manifestPath(name), manifestPath(local)]]) {
       const res = await this.#send("GetObject", this.#path(remote), { method: "GET" });
-      const file = await Deno.open(path, { write: true, create: true, truncate: true });
+      const file = await Deno.open(path, {
+        write: true,
+        create: true,
+        truncate: true,
+        mode: 0o600,
+      });
       await res.body!.pipeTo(file.writable);
     }
     return local;
@@ -361,6 +371,7 @@ export async function folderWriteProblem(dir: string): Promise<string | null> {
   for (;;) {
     try {
       const info = await Deno.stat(probe);
+      if (!info.isDirectory && probe === dir) return `BACKUP_DIR is a file, not a folder: ${dir}`;
       if (!info.isDirectory) return `BACKUP_DIR ${dir} cannot be created: ${probe} is not a folder`;
       break;
     } catch (err) {
@@ -388,23 +399,38 @@ export async function folderWriteProblem(dir: string): Promise<string | null> {
   }
 }
 
-/** Safety backups (`lodge-safety-…`, taken by restore) kept in the folder. */
+/** Safety backups (`lodge-safety-…`, taken by restore) always kept, however old. */
 export const SAFETY_BACKUPS_KEPT = 5;
 
 /**
- * Chooses safety backups to delete: all but the newest `keep`, never one in `protect`
- * (the safety backup of a restore that has not finished).
+ * Safety backups younger than this many days are never pruned, however many restores ran
+ * (practice restores must not push out the safety backup of a real one).
+ */
+export const SAFETY_BACKUP_MIN_AGE_DAYS = 30;
+
+/**
+ * Chooses safety backups to delete: those older than {@link SAFETY_BACKUP_MIN_AGE_DAYS}
+ * days that are not among the newest `keep`, never one in `protect` (the safety backup of a
+ * restore that has not finished).
  *
  * @example
  * ```ts
- * selectSafetyBackupsToPrune(names, 5, new Set());
+ * selectSafetyBackupsToPrune(names, 5, new Set(), new Date());
  * ```
  */
 export function selectSafetyBackupsToPrune(
   names: string[],
   keep = SAFETY_BACKUPS_KEPT,
   protect: Set<string> = new Set(),
+  now: Date = new Date(),
 ): string[] {
-  return names.filter((n) => /^lodge-safety-\d{4}-\d{2}-\d{2}T[\d-]+Z\.ndjson\.gz$/.test(n))
-    .sort().reverse().slice(keep).filter((n) => !protect.has(n));
+  const cutoff = now.getTime() - SAFETY_BACKUP_MIN_AGE_DAYS * 86_400_000;
+  const pattern = /^lodge-safety-(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})-(\d{3})Z\.ndjson\.gz$/;
+  const takenAt = (n: string) => {
+    const m = pattern.exec(n)!;
+    return Date.parse(`${m[1]}T${m[2]}:${m[3]}:${m[4]}.${m[5]}Z`);
+  };
+  return names.filter((n) => pattern.test(n))
+    .sort().reverse().slice(keep)
+    .filter((n) => !protect.has(n) && takenAt(n) < cutoff);
 }

@@ -31,7 +31,7 @@ type Message = { open: string } | { chunk: string } | { end: true };
 
 async function handle(msg: Message): Promise<void> {
   if ("open" in msg) {
-    const f = await Deno.open(msg.open, { write: true, createNew: true });
+    const f = await Deno.open(msg.open, { write: true, createNew: true, mode: 0o600 });
     const z = createGzip();
     file = f;
     gz = z;

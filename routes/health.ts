@@ -1,8 +1,9 @@
 /**
  * `GET /health`: 200 `{"status":"ok","kv":"ok","version":…}` when KV answers a write and a
  * read within the deadline; 503 naming the failing part otherwise. `backup` reports the
- * last backup; status is "degraded" (still 200) when it is older than 26 hours or the
- * last attempt failed (backup.state "failing").
+ * last backup; status is "degraded" (still 200) when it is older than 26 hours, the
+ * last attempt failed (backup.state "failing"), a restore was left half-done
+ * ("restore_incomplete") or the last backup recorded broken invariants ("invariants_broken").
  *
  * @example
  * ```sh
@@ -14,7 +15,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "../lib/http.ts";
 import * as keys from "../kv/keys.ts";
 import { mailHealth } from "../lib/mail/health.ts";
-import { backupHealth, getBackupStatus } from "../kv/backups.ts";
+import { backupHealth, getBackupStatus, restoreIncompleteSince } from "../kv/backups.ts";
 import { backupFolderProblem } from "../lib/backup_folder_health.ts";
 
 /** How long KV may take before /health reports it failing, ms. */
@@ -47,13 +48,17 @@ export function healthRoutes(): Hono<AppEnv> {
     const email = ok ? await mailHealth(c.get("kv"), c.get("config")) : undefined;
     // Backups (issue 5): "degraded" (still 200) when stale (> 26 h) or failing.
     const backup = {
-      ...backupHealth(ok ? await getBackupStatus(c.get("kv")).catch(() => null) : null),
+      ...backupHealth(
+        ok ? await getBackupStatus(c.get("kv")).catch(() => null) : null,
+        Date.now(),
+        ok ? await restoreIncompleteSince(c.get("kv")).catch(() => null) : null,
+      ),
       folderProblem: await backupFolderProblem(c.get("config")),
     };
     c.header("Cache-Control", "no-store");
     return c.json({
       status: ok
-        ? (backup.state === "stale" || backup.state === "failing" || backup.folderProblem
+        ? ((backup.state !== "ok" && backup.state !== "pending") || backup.folderProblem
           ? "degraded"
           : "ok")
         : "unavailable",

@@ -113,6 +113,8 @@ Deno.test("snapshots live in a private folder, never in BACKUP_DIR; a killed run
     const root = snapshotRoot(kvPath);
     await Deno.mkdir(`${root}/999999999-dead`, { recursive: true });
     await Deno.writeTextFile(`${root}/999999999-dead/snapshot.kv`, "copy");
+    const stopped = new Date(Date.now() - 120_000); // its heartbeat stopped two minutes ago
+    await Deno.utime(`${root}/999999999-dead`, stopped, stopped);
     await Deno.mkdir(backups, { recursive: true });
     const legacy = `${backups}/.snapshot-0b5e2c7a-1111-2222-3333-444455556666.kv`;
     await Deno.writeTextFile(legacy, "copy");

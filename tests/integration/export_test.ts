@@ -8,6 +8,7 @@ import { readWorkspaceSource, restoreWorkspace } from "../../cron/restore_worksp
 import { restoreMain } from "../../cron/restore.ts";
 import { encodeEntry } from "../../lib/backup_codec.ts";
 import { checkInvariants } from "../../kv/invariants.ts";
+import { listAuditEvents } from "../../kv/audit.ts";
 
 async function userIdOf(kv: Deno.Kv, email: string): Promise<string> {
   for await (const e of kv.list<{ id: string; email: string }>({ prefix: ["users"] })) {
@@ -136,11 +137,14 @@ Deno.test("one workspace restores from an export or a full backup without touchi
       const versionBefore = (await kv.get(keys.userWorkspacesVersion(patId))).versionstamp;
 
       const path = source === "export" ? exportPath : backup.location;
+      const auditBefore = await listAuditEvents(kv, wsId);
       const dry = await restoreWorkspace(kv, await readWorkspaceSource(path, slug), {
         dryRun: true,
       });
-      // The backup also brings back the "exported" event the export restore removed.
-      assert.equal(dry.sets, source === "export" ? 3 : 4, dry.summary);
+      // The workspace and both membership halves; audit events are only ever added.
+      assert.equal(dry.sets, 3, dry.summary);
+      assert.equal(dry.deletes, 0, dry.summary);
+      assert.deepEqual(await listAuditEvents(kv, wsId), auditBefore, "a dry run records nothing");
       const code = await restoreMain([path, "--workspace", slug, "--yes"], {
         APP_ENV: "test",
         DENO_KV_PATH: `${dir}/unused.kv`,
@@ -148,24 +152,25 @@ Deno.test("one workspace restores from an export or a full backup without touchi
       });
       assert.equal(code, 0); // (that run targeted another, empty store: the slug is free there)
       const done = await restoreWorkspace(kv, await readWorkspaceSource(path, slug));
-      // Export: 3 writes (workspace, both membership halves) and 2 deletes (the extra audit
-      // event, and the export's own "exported" event, recorded after it was built).
-      // Backup: the same 3 writes plus that event back, and 1 delete.
-      assert.equal(done.sets + done.deletes, 5, done.summary);
+      assert.equal(done.sets + done.deletes, 3, done.summary);
       const restored = await dump(kv, (k) => !inScope(k));
       assert.notEqual(
         (await kv.get(keys.userWorkspacesVersion(patId))).versionstamp,
         versionBefore,
         "the restored member's switcher list version moved",
       );
-      if (source === "backup") assert.deepEqual(restored, wanted);
-      else {
-        // The export holds no exported-event of itself; everything else is as it was.
-        assert.deepEqual(
-          restored.filter((l) => !l.includes("workspace.exported")),
-          wanted.filter((l) => !l.includes("workspace.exported")),
-        );
-      }
+      // Everything but the audit log is as it was; the audit log kept every event (the extra
+      // one and the export's own "exported" event, newer than the export) and gained one.
+      const notAudit = (l: string) => !l.startsWith('[["audit"');
+      assert.deepEqual(restored.filter(notAudit), wanted.filter(notAudit));
+      const auditAfter = await listAuditEvents(kv, wsId);
+      const beforeIds = new Set(auditBefore.map((e) => e.id));
+      assert.deepEqual(auditAfter.filter((e) => beforeIds.has(e.id)), auditBefore);
+      const added = auditAfter.filter((e) => !beforeIds.has(e.id));
+      assert.equal(added.length, 1);
+      const event = added[0];
+      assert.equal(event.type, "workspace.restored");
+      assert.deepEqual(event.data, { from: source, written: 3, deleted: 0, skippedMembers: 0 });
       assert.deepEqual(await dump(kv, elsewhere), untouched);
       assert.ok((await checkInvariants(kv)).ok);
     }
