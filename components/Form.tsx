@@ -9,6 +9,7 @@
  * @module
  */
 import type { ComponentChildren } from "preact";
+import { PASSWORD_MAX, PASSWORD_MIN } from "../lib/password.ts";
 
 /** Props of {@link Field}. */
 export interface FieldProps {
@@ -48,6 +49,40 @@ export function Field(p: FieldProps) {
       />
       {p.error && <p class="error" id={`${id}-error`}>{p.error}</p>}
     </div>
+  );
+}
+
+/** Props of {@link NewPasswordField}. */
+export interface NewPasswordFieldProps {
+  label?: string;
+  error?: string;
+  hint?: string;
+  autofocus?: boolean;
+}
+
+/**
+ * The field where someone chooses a password: the same rules, hint and browser hints
+ * (`autocomplete="new-password"`) on sign-up, reset and change.
+ *
+ * @example
+ * ```tsx
+ * <NewPasswordField label="New password" error={errors.password} />
+ * ```
+ */
+export function NewPasswordField(p: NewPasswordFieldProps) {
+  return (
+    <Field
+      label={p.label ?? "Password"}
+      name="password"
+      type="password"
+      error={p.error}
+      hint={p.hint ?? `At least ${PASSWORD_MIN} characters. Long passphrases are welcome.`}
+      autocomplete="new-password"
+      required
+      autofocus={p.autofocus}
+      minLength={PASSWORD_MIN}
+      maxLength={PASSWORD_MAX}
+    />
   );
 }
 

@@ -277,17 +277,18 @@ export async function acceptSession(
   return { ok: true, session: s, tokenHash };
 }
 
-/** Loads the session for a cookie token. */
+/** Loads the session for a cookie token (`touch` false: not counted as activity). */
 export async function loadSession(
   kv: Deno.Kv,
   policy: SessionPolicy,
   token: string | undefined,
   now = Date.now(),
+  touch = true,
 ): Promise<SessionResult> {
   if (!token) return { ok: false, reason: "missing" };
   const tokenHash = sha256Hex(token);
   const entry = await kv.get<Session>(keys.session(tokenHash));
-  return acceptSession(kv, policy, tokenHash, entry, now);
+  return acceptSession(kv, policy, tokenHash, entry, now, touch);
 }
 
 /**
@@ -414,16 +415,13 @@ export async function revokeAllSessions(
  * const r = await peekSession(kv, config, cookieToken); // no last-seen write
  * ```
  */
-export async function peekSession(
+export function peekSession(
   kv: Deno.Kv,
   policy: SessionPolicy,
   token: string | undefined,
   now = Date.now(),
 ): Promise<SessionResult> {
-  if (!token) return { ok: false, reason: "missing" };
-  const tokenHash = sha256Hex(token);
-  const entry = await kv.get<Session>(keys.session(tokenHash));
-  return acceptSession(kv, policy, tokenHash, entry, now, false);
+  return loadSession(kv, policy, token, now, false);
 }
 
 /**

@@ -9,7 +9,7 @@
  */
 import { Hono } from "hono";
 import { Layout, type PageContext } from "../components/Layout.tsx";
-import { Alert, Field } from "../components/Form.tsx";
+import { Alert, Field, NewPasswordField } from "../components/Form.tsx";
 import { type AppEnv, type Ctx, readForm, safeNext } from "../lib/http.ts";
 import { pageContext, renderPage } from "../lib/render.tsx";
 import { clearSessionCookie, getAuth, sessionToken, setSessionCookie } from "../lib/auth.ts";
@@ -75,18 +75,7 @@ function SignupPage(
             autocomplete="name"
             maxLength={NAME_MAX}
           />
-          <Field
-            label="Password"
-            name="password"
-            type="password"
-            error={errors.password}
-            hint="At least 8 characters. Long passphrases are welcome."
-            autocomplete="new-password"
-            required
-            autofocus={!!values.email && !errors.email}
-            minLength={8}
-            maxLength={1024}
-          />
+          <NewPasswordField error={errors.password} autofocus={!!values.email && !errors.email} />
           <button type="submit" class="button primary">Create account</button>
         </form>
         <p class="muted">

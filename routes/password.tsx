@@ -19,7 +19,7 @@
 import { Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { Layout } from "../components/Layout.tsx";
-import { Alert, Field } from "../components/Form.tsx";
+import { Alert, Field, NewPasswordField } from "../components/Form.tsx";
 import { type AppEnv, type Ctx, readForm } from "../lib/http.ts";
 import { pageContext, renderPage } from "../lib/render.tsx";
 import { clearSessionCookie } from "../lib/auth.ts";
@@ -156,18 +156,7 @@ function resetForm(c: Ctx, errors: { password?: string; confirm?: string } = {})
         </div>
         <p>After this, every device signed in to your account is signed out.</p>
         <form method="post" action="/password/reset" novalidate>
-          <Field
-            label="New password"
-            name="password"
-            type="password"
-            error={errors.password}
-            hint="At least 8 characters. Long passphrases are welcome."
-            autocomplete="new-password"
-            required
-            autofocus
-            minLength={8}
-            maxLength={PASSWORD_MAX}
-          />
+          <NewPasswordField label="New password" error={errors.password} autofocus />
           <Field
             label="Repeat the new password"
             name="confirm"

@@ -13,7 +13,7 @@
 import { enqueueMail } from "../lib/mail/outgoing.ts";
 import { Hono } from "hono";
 import { Layout, type PageContext } from "../components/Layout.tsx";
-import { Alert, Field } from "../components/Form.tsx";
+import { Alert, Field, NewPasswordField } from "../components/Form.tsx";
 import { type AppEnv, type Ctx, readForm } from "../lib/http.ts";
 import { pageContextWithUser, renderPage } from "../lib/render.tsx";
 import { clearSessionCookie, getAuth, type SignedIn, signInRequired } from "../lib/auth.ts";
@@ -137,17 +137,11 @@ function PasswordPage(
             required
             autofocus={!errors.password}
           />
-          <Field
+          <NewPasswordField
             label="New password"
-            name="password"
-            type="password"
             error={errors.password}
             hint="At least 8 characters. Every other device will be signed out."
-            autocomplete="new-password"
-            required
             autofocus={!!errors.password}
-            minLength={8}
-            maxLength={1024}
           />
           <button type="submit" class="button primary">Change password</button>
         </form>
