@@ -19,11 +19,10 @@ export function randomToken(bytes = 32): string {
   return base64url(buf);
 }
 
-/** Base64url without padding. */
+/** Base64url without padding (the built-in `Uint8Array.prototype.toBase64`). */
 export function base64url(buf: Uint8Array): string {
-  let s = "";
-  for (const b of buf) s += String.fromCharCode(b);
-  return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  return (buf as Uint8Array & { toBase64(o: object): string })
+    .toBase64({ alphabet: "base64url", omitPadding: true });
 }
 
 /** SHA-256 as lowercase hex; `node:crypto` is ~20x faster than `crypto.subtle` for one small input. */

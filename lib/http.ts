@@ -94,7 +94,9 @@ export async function readForm(c: Ctx, allowed: readonly string[]): Promise<Form
   }
   let body: Record<string, string | File | (string | File)[]>;
   try {
-    body = await c.req.parseBody({ all: true });
+    body = type === "application/x-www-form-urlencoded"
+      ? urlencodedFields(await c.req.text())
+      : await c.req.parseBody({ all: true });
   } catch {
     return { ok: false, status: 400, message: "The form could not be read. Please try again." };
   }
@@ -114,6 +116,22 @@ export async function readForm(c: Ctx, allowed: readonly string[]): Promise<Form
     ok: true,
     fields: { get: (n) => values.get(n) ?? "", has: (n) => values.has(n) },
   };
+}
+
+/**
+ * Parses an urlencoded body into `parseBody({ all: true })`'s shape (a repeated name gives
+ * an array), with the WHATWG parser `URLSearchParams` uses: the same fields FormData would
+ * give, without building a FormData (sign-in's hot path).
+ */
+function urlencodedFields(text: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = Object.create(null);
+  for (const [name, value] of new URLSearchParams(text)) {
+    const had = out[name];
+    if (had === undefined) out[name] = value;
+    else if (Array.isArray(had)) had.push(value);
+    else out[name] = [had, value];
+  }
+  return out;
 }
 
 /** The client address: from the connection, or X-Forwarded-For only when trusted. */

@@ -71,12 +71,25 @@ export function securityHeaders(config: Config): MiddlewareHandler<AppEnv> {
   });
 }
 
-/** Refuses bodies over `maxSize` bytes with 413 (JSON for /api, a page otherwise). */
+/**
+ * Refuses bodies over `maxSize` bytes with 413 (JSON for /api, a page otherwise).
+ * A body with a Content-Length (the server holds it to that length) is judged by the
+ * header alone, without touching the body, so it is later read on the runtime's fast path;
+ * a body without one (chunked) is counted as it streams in, by hono/body-limit.
+ */
 export function bodySizeLimit(
   maxSize: number,
   onTooLarge: (c: Ctx) => Response,
 ): MiddlewareHandler<AppEnv> {
-  return bodyLimit({ maxSize, onError: (c) => onTooLarge(c as Ctx) });
+  const streamed = bodyLimit({ maxSize, onError: (c) => onTooLarge(c as Ctx) });
+  return async (c, next) => {
+    const length = c.req.header("content-length");
+    if (length !== undefined && c.req.header("transfer-encoding") === undefined) {
+      if (parseInt(length, 10) > maxSize) return onTooLarge(c);
+      return await next();
+    }
+    return await streamed(c, next);
+  };
 }
 
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);

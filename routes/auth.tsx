@@ -17,7 +17,8 @@ import { parseEmail } from "../lib/email.ts";
 import { cleanText, textProblem } from "../lib/text.ts";
 import { hashPassword, passwordProblem, verifyDummy, verifyPassword } from "../lib/password.ts";
 import { sha256Hex } from "../lib/crypto.ts";
-import { createAccount, getUserByEmailKey, type User } from "../kv/users.ts";
+import { createAccount, getUser, type User } from "../kv/users.ts";
+import * as keys from "../kv/keys.ts";
 import { addSession, newSession, revokeSessionByToken } from "../kv/sessions.ts";
 import { getWorkspace, listUserWorkspaces } from "../kv/workspaces.ts";
 import { addRelease, releaseAttempt, reserveAttempt } from "../kv/rate_limits.ts";
@@ -296,6 +297,7 @@ export function authRoutes(): Hono<AppEnv> {
     const config = c.get("config");
     const kv = c.get("kv");
 
+    // The email index is read with the counters: one round trip fewer per sign-in.
     const reservation = await reserveAttempt(
       kv,
       [
@@ -304,6 +306,8 @@ export function authRoutes(): Hono<AppEnv> {
       ],
       config.loginRateLimitMax,
       config.loginRateLimitWindow,
+      undefined,
+      email.ok ? [keys.userByEmail(email.key)] : [],
     );
     if (!reservation.ok) {
       breadcrumb("auth", "sign-in refused", { reason: "rate_limited" }, "warning");
@@ -317,7 +321,8 @@ export function authRoutes(): Hono<AppEnv> {
       );
     }
 
-    const user = email.ok ? await getUserByEmailKey(kv, email.key) : null;
+    const userId = reservation.alsoRead[0]?.value;
+    const user = typeof userId === "string" ? await getUser(kv, userId) : null;
     const valid = user?.passwordHash
       ? await verifyPassword(user.passwordHash, password)
       : await verifyDummy(password);

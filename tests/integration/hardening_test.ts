@@ -126,3 +126,46 @@ Deno.test("start-up: each failure is one clear line and exit code 1", async () =
     busy.close();
   }
 });
+
+Deno.test("body limit over a real socket: by Content-Length before reading, and counted when chunked", async () => {
+  const t = await testApp();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (req, info) => t.app.fetch(req, { remoteAddr: info.remoteAddr }),
+  );
+  const url = `http://127.0.0.1:${server.addr.port}/signup`;
+  const headers = { origin: t.origin, "content-type": "application/x-www-form-urlencoded" };
+  const big = `email=a%40example.com&password=${"x".repeat(t.config.bodyLimit)}`;
+  try {
+    // Declared length over the limit: refused from the header.
+    let res = await fetch(url, { method: "POST", headers, body: big });
+    assert.equal(res.status, 413);
+    await res.body?.cancel();
+    // No length (a stream is sent chunked): counted as it arrives, refused past the limit.
+    const chunked = (text: string) =>
+      new ReadableStream<Uint8Array>({
+        start(c) {
+          const bytes = new TextEncoder().encode(text);
+          for (let at = 0; at < bytes.length; at += 4096) c.enqueue(bytes.slice(at, at + 4096));
+          c.close();
+        },
+      });
+    res = await fetch(url, { method: "POST", headers, body: chunked(big) });
+    assert.equal(res.status, 413);
+    await res.body?.cancel();
+    // Small forms pass both ways and reach the form's own checks (422: bad password).
+    for (
+      const body of [
+        "email=a%40example.com&password=short",
+        chunked("email=a%40example.com&password=short"),
+      ]
+    ) {
+      res = await fetch(url, { method: "POST", headers, body, redirect: "manual" });
+      assert.equal(res.status, 422);
+      assert.match(await res.text(), /a@example\.com/);
+    }
+  } finally {
+    await server.shutdown();
+    t.close();
+  }
+});

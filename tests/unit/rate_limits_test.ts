@@ -71,3 +71,25 @@ Deno.test("addRelease gives the slots back inside another atomic, or fails it wh
     kv.close();
   }
 });
+
+Deno.test("reserveAttempt reads alsoRead keys with the counters, in order, and still counts", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const now = Date.now();
+    await kv.set(["users_by_email", "ada@example.com"], "user-1");
+    const r = await reserveAttempt(kv, subjects, 10, 900, now, [
+      ["users_by_email", "ada@example.com"],
+      ["users_by_email", "nobody@example.com"],
+    ]);
+    assert.ok(r.ok);
+    assert.deepEqual(r.alsoRead.map((e) => e.value), ["user-1", null]);
+    assert.equal(await attemptsUsed(kv, subjects[0], 900, now), 1);
+    // A refused reservation reads nothing for the caller and counts nothing.
+    for (let i = 0; i < 9; i++) await reserveAttempt(kv, subjects, 10, 900, now);
+    const refused = await reserveAttempt(kv, subjects, 10, 900, now, [["x"]]);
+    assert.equal(refused.ok, false);
+    assert.equal(await attemptsUsed(kv, subjects[0], 900, now), 10);
+  } finally {
+    kv.close();
+  }
+});
