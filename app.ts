@@ -19,7 +19,7 @@ import {
   requestId,
   securityHeaders,
 } from "./lib/middleware.ts";
-import { forbidden, notFound, onError, tooLarge } from "./routes/errors.tsx";
+import { forbidden, notFound, onError, tooLarge, unreadableBody } from "./routes/errors.tsx";
 import { authRoutes } from "./routes/auth.tsx";
 import { workspaceRoutes } from "./routes/workspaces.tsx";
 import { healthRoutes } from "./routes/health.ts";
@@ -48,7 +48,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     context(deps),
     securityHeaders(deps.config),
     csrfProtection(allowedOrigins(deps.config), forbidden),
-    bodySizeLimit(deps.config.bodyLimit, tooLarge),
+    bodySizeLimit(deps.config.bodyLimit, tooLarge, unreadableBody),
   );
   app.route("/", staticRoutes());
   app.route("/", healthRoutes());

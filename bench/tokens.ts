@@ -181,12 +181,21 @@ console.log(
 );
 
 // --- the platform's floor: a bare Deno.serve SSE server, same client, separate process -------
-const floorScript = `
+// Measured twice: from a server that has served nothing yet (like Lodge above), and "warm",
+// after 2,000 ordinary requests, so one-time start-up growth is not counted as the streams'.
+const floorScript = (warm: boolean) => `
 const enc = new TextEncoder();
-const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, () =>
+const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, (req) =>
+  req.url.endsWith("/plain") ? new Response("ok") :
   new Response(new ReadableStream({ start(c) { c.enqueue(enc.encode("event: ready\\ndata: {}\\n\\n")); } }),
     { headers: { "content-type": "text/event-stream" } }));
 const port = server.addr.port;
+if (${warm}) {
+  for (let i = 0; i < 40; i++) {
+    await Promise.all(Array.from({ length: 50 }, async () =>
+      (await fetch("http://127.0.0.1:" + port + "/plain")).text()));
+  }
+}
 const client = \`
 const rs = [];
 async function open() { const r = await fetch("http://127.0.0.1:\${port}/"); const rd = r.body.getReader(); await rd.read(); rs.push(rd); }
@@ -200,15 +209,20 @@ await new Promise((r) => setTimeout(r, 1000)); globalThis.gc();
 console.log(((Deno.memoryUsage().rss - before) / 1048576).toFixed(1));
 child.stdin.close(); await child.status; Deno.exit(0);
 `;
-const floor = await new Deno.Command(Deno.execPath(), {
-  args: ["eval", "--v8-flags=--expose-gc", floorScript],
-  stdout: "piped",
-  stderr: "inherit",
-}).output();
-const floorMb = new TextDecoder().decode(floor.stdout).trim();
+const floorMb = async (warm: boolean) => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--v8-flags=--expose-gc", floorScript(warm)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  return new TextDecoder().decode(out.stdout).trim();
+};
+const cold = await floorMb(false);
+const warm = await floorMb(true);
 console.log(
-  `  platform floor: a bare Deno.serve holding ${STREAMS} SSE responses grows rss +${floorMb} MB` +
-    ` → Lodge's own share +${(rssGrowth / 1048576 - Number(floorMb)).toFixed(1)} MB`,
+  `  platform floor: a bare Deno.serve holding ${STREAMS} SSE responses grows rss +${cold} MB` +
+    ` → Lodge's own share +${(rssGrowth / 1048576 - Number(cold)).toFixed(1)} MB;` +
+    ` +${warm} MB when warm (after 2,000 plain requests)`,
 );
 
 // --- clean up ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@
  */
 import type { ComponentChildren } from "preact";
 import { PASSWORD_MAX, PASSWORD_MIN } from "../lib/password.ts";
+import { visibleText } from "../lib/text.ts";
 
 /** Props of {@link Field}. */
 export interface FieldProps {
@@ -17,8 +18,13 @@ export interface FieldProps {
   name: string;
   type?: "text" | "email" | "password";
   value?: string;
-  error?: string;
+  /** The field's own error (text, or text with a link). */
+  error?: ComponentChildren;
   hint?: string;
+  /** Another element that explains the field, e.g. a form-level alert about it. */
+  describedBy?: string;
+  /** Marks the field invalid when the error is shown elsewhere (a form-level alert). */
+  invalid?: boolean;
   autocomplete?: string;
   required?: boolean;
   autofocus?: boolean;
@@ -29,7 +35,8 @@ export interface FieldProps {
 /** A labelled input with optional hint and error. */
 export function Field(p: FieldProps) {
   const id = `f-${p.name}`;
-  const described = [p.hint && `${id}-hint`, p.error && `${id}-error`].filter(Boolean).join(" ");
+  const described = [p.hint && `${id}-hint`, p.error && `${id}-error`, p.describedBy]
+    .filter(Boolean).join(" ");
   return (
     <div class={p.error ? "field has-error" : "field"}>
       <label for={id}>{p.label}</label>
@@ -38,13 +45,13 @@ export function Field(p: FieldProps) {
         id={id}
         name={p.name}
         type={p.type ?? "text"}
-        value={p.type === "password" ? undefined : p.value}
+        value={p.type === "password" || p.value === undefined ? undefined : visibleText(p.value)}
         autocomplete={p.autocomplete}
         required={p.required}
         autofocus={p.autofocus}
         maxLength={p.maxLength}
         minLength={p.minLength}
-        aria-invalid={p.error ? "true" : undefined}
+        aria-invalid={p.error || p.invalid ? "true" : undefined}
         aria-describedby={described || undefined}
       />
       {p.error && <p class="error" id={`${id}-error`}>{p.error}</p>}
@@ -55,7 +62,7 @@ export function Field(p: FieldProps) {
 /** Props of {@link NewPasswordField}. */
 export interface NewPasswordFieldProps {
   label?: string;
-  error?: string;
+  error?: ComponentChildren;
   hint?: string;
   autofocus?: boolean;
 }
@@ -86,12 +93,20 @@ export function NewPasswordField(p: NewPasswordFieldProps) {
   );
 }
 
-/** A message box above a form; `role="alert"` for errors so screen readers announce it. */
+/**
+ * A message box above a form; `role="alert"` for errors so screen readers announce it. Give
+ * it an `id` when fields point at it with `describedBy` (read out when the field has focus,
+ * which also covers a page that loads with the alert already in it).
+ */
 export function Alert(
-  { kind, children }: { kind: "error" | "info" | "success"; children: ComponentChildren },
+  { kind, children, id }: {
+    kind: "error" | "info" | "success";
+    children: ComponentChildren;
+    id?: string;
+  },
 ) {
   return (
-    <div class={`alert alert-${kind}`} role={kind === "error" ? "alert" : "status"}>
+    <div id={id} class={`alert alert-${kind}`} role={kind === "error" ? "alert" : "status"}>
       {children}
     </div>
   );

@@ -61,6 +61,16 @@ export function parseEmail(raw: string): ParsedEmail {
   ) {
     return { ok: false, error: "Enter an email address like name@example.com." };
   }
+  // Full-width and other compatibility characters ("ｅｘａｍｐｌｅ.com") map onto an ordinary
+  // domain, so one could hold the account key of a real address that the reset flow, rightly,
+  // does not treat as the same mailbox: such a domain is refused, with the reason.
+  if (domain.normalize("NFKC") !== domain) {
+    return {
+      ok: false,
+      error:
+        "The domain of this email address uses look-alike characters (such as full-width letters). Type it in ordinary characters.",
+    };
+  }
   const ascii = asciiDomain(domain.toLowerCase());
   if (!ascii || ascii.length > 253) {
     return { ok: false, error: "Enter an email address like name@example.com." };

@@ -4,13 +4,12 @@
  *
  * @example
  * ```ts
- * app.use(context(deps), securityHeaders(), bodySizeLimit(64 * 1024), csrfProtection(config.appUrl));
+ * app.use(context(deps), securityHeaders(config), bodySizeLimit(64 * 1024, tooLarge, unreadable));
  * ```
  * @module
  */
 import type { MiddlewareHandler } from "hono";
 import { NONCE, secureHeaders } from "hono/secure-headers";
-import { bodyLimit } from "hono/body-limit";
 import type { AppEnv, Ctx } from "./http.ts";
 import type { Config } from "./config.ts";
 import type { Assets } from "./assets.ts";
@@ -74,21 +73,49 @@ export function securityHeaders(config: Config): MiddlewareHandler<AppEnv> {
 /**
  * Refuses bodies over `maxSize` bytes with 413 (JSON for /api, a page otherwise).
  * A body with a Content-Length (the server holds it to that length) is judged by the
- * header alone, without touching the body, so it is later read on the runtime's fast path;
- * a body without one (chunked) is counted as it streams in, by hono/body-limit.
+ * header alone, without touching the body, so it is later read on the runtime's fast path.
+ * A body without one (chunked) is counted as it streams in and refused once past the limit;
+ * one that breaks off (the client went away mid-upload) is answered 400 — the client's
+ * doing, not a server error, so it is neither a 500 nor an error report.
  */
 export function bodySizeLimit(
   maxSize: number,
   onTooLarge: (c: Ctx) => Response,
+  onUnreadable: (c: Ctx) => Response,
 ): MiddlewareHandler<AppEnv> {
-  const streamed = bodyLimit({ maxSize, onError: (c) => onTooLarge(c as Ctx) });
   return async (c, next) => {
     const length = c.req.header("content-length");
     if (length !== undefined && c.req.header("transfer-encoding") === undefined) {
       if (parseInt(length, 10) > maxSize) return onTooLarge(c);
       return await next();
     }
-    return await streamed(c, next);
+    const body = c.req.raw.body;
+    if (!body) return await next();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const reader = body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        size += value.length;
+        if (size > maxSize) {
+          reader.cancel().catch(() => {});
+          return onTooLarge(c);
+        }
+        chunks.push(value);
+      }
+    } catch {
+      return onUnreadable(c);
+    }
+    const whole = new Uint8Array(size);
+    let at = 0;
+    for (const chunk of chunks) {
+      whole.set(chunk, at);
+      at += chunk.length;
+    }
+    c.req.raw = new Request(c.req.raw, { body: whole });
+    return await next();
   };
 }
 

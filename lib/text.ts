@@ -40,6 +40,18 @@ export function textProblem(value: string, rules: TextRules): string | null {
   return null;
 }
 
+// deno-lint-ignore no-control-regex
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f]/gu;
+
+/**
+ * Text as it may be shown back in a page (a form re-rendered with what was typed): control
+ * characters become U+FFFD, so a NUL or an escape code is visible as "something odd here"
+ * instead of reaching the HTML raw.
+ */
+export function visibleText(value: string): string {
+  return value.replace(CONTROLS, "\ufffd").toWellFormed();
+}
+
 /** Trims and normalizes (NFC) a display string. */
 export function cleanText(value: string): string {
   return value.normalize("NFC").trim();

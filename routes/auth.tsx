@@ -8,6 +8,7 @@
  * @module
  */
 import { Hono } from "hono";
+import type { ComponentChildren } from "preact";
 import { Layout, type PageContext } from "../components/Layout.tsx";
 import { Alert, Field, NewPasswordField } from "../components/Form.tsx";
 import { type AppEnv, type Ctx, readForm, safeNext } from "../lib/http.ts";
@@ -45,7 +46,7 @@ function SignupPage(
   { page, values, errors, formError, next }: {
     page: PageContext;
     values: SignupValues;
-    errors: Partial<Record<"email" | "name" | "password", string>>;
+    errors: Partial<Record<"email" | "name" | "password", ComponentChildren>>;
     formError?: string;
     next: string;
   },
@@ -89,20 +90,23 @@ function SignupPage(
 }
 
 function LoginPage(
-  { page, email, error, notice, next }: {
+  { page, email, error, credentialsRefused, notice, next }: {
     page: PageContext;
     email: string;
     error?: string;
+    /** The error is about what was typed (not, say, a rate limit): mark the fields invalid. */
+    credentialsRefused?: boolean;
     notice?: string;
     next: string;
   },
 ) {
+  const describedBy = error ? "login-error" : undefined;
   return (
     <Layout page={page} title="Sign in" narrow>
       <section class="card">
         <h1>Sign in to Lodge</h1>
         {notice && <Alert kind="info">{notice}</Alert>}
-        {error && <Alert kind="error">{error}</Alert>}
+        {error && <Alert kind="error" id="login-error">{error}</Alert>}
         <form method="post" action="/login" novalidate>
           <input type="hidden" name="next" value={next} />
           <Field
@@ -114,6 +118,8 @@ function LoginPage(
             required
             autofocus={!email}
             maxLength={254}
+            describedBy={describedBy}
+            invalid={credentialsRefused}
           />
           <Field
             label="Password"
@@ -122,6 +128,8 @@ function LoginPage(
             autocomplete="current-password"
             required
             autofocus={!!email}
+            describedBy={describedBy}
+            invalid={credentialsRefused}
           />
           <button type="submit" class="button primary">Sign in</button>
         </form>
@@ -246,7 +254,16 @@ export function authRoutes(): Hono<AppEnv> {
         <SignupPage
           page={pageContext(c)}
           values={values}
-          errors={{ email: "An account with this email address already exists. Sign in instead." }}
+          errors={{
+            email: (
+              <>
+                An account with this email address already exists.{" "}
+                <a href={next !== "/" ? `/login?next=${encodeURIComponent(next)}` : "/login"}>
+                  Sign in instead
+                </a>.
+              </>
+            ),
+          }}
           next={next}
         />,
         409,
@@ -286,7 +303,13 @@ export function authRoutes(): Hono<AppEnv> {
     const page = (status: 401 | 422 | 429, error: string) =>
       renderPage(
         c,
-        <LoginPage page={pageContext(c)} email={typed} error={error} next={next} />,
+        <LoginPage
+          page={pageContext(c)}
+          email={typed}
+          error={error}
+          credentialsRefused={status !== 429}
+          next={next}
+        />,
         status,
       );
 

@@ -109,5 +109,9 @@ export const onError: ErrorHandler<AppEnv> = (err, c) => {
 
 /** 413 for the body-size limit. */
 export const tooLarge = (c: Ctx) => errorResponse(c, 413);
+
+/** A request body that broke off before its end (the client went away mid-upload). */
+export const unreadableBody = (c: Ctx) =>
+  errorResponse(c, 400, "The request was cut off before it arrived. Please try again.");
 /** 403 for the CSRF check. */
 export const forbidden = (c: Ctx) => errorResponse(c, 403);

@@ -169,3 +169,26 @@ Deno.test("body limit over a real socket: by Content-Length before reading, and 
     t.close();
   }
 });
+
+Deno.test("a chunked body that breaks off mid-upload is a 400 for the client, not a server error", async () => {
+  const t = await testApp();
+  try {
+    for (const path of ["/signup", "/no-such-page", "/api/token"]) {
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(new TextEncoder().encode("email=a%40example.com&pass"));
+          c.error(new Error("connection reset by peer"));
+        },
+      });
+      const res = await t.request(path, {
+        method: "POST",
+        headers: { origin: t.origin, "content-type": "application/x-www-form-urlencoded" },
+        body,
+      });
+      assert.equal(res.status, 400, path);
+      assert.match(await res.text(), /cut off before it arrived/);
+    }
+  } finally {
+    t.close();
+  }
+});

@@ -177,3 +177,28 @@ Deno.test("logout: GET is 405; a successful sign-in does not use up the failure 
     t.close();
   }
 });
+
+Deno.test("login: a refused sign-in marks both fields invalid and ties them to the alert; odd input is echoed safely", async () => {
+  const t = await testApp();
+  try {
+    await t.signup("lee@example.com");
+    t.jar.cookies.clear();
+    let res = await t.post("/login", { email: "lee@example.com", password: "wrong-password-1" });
+    assert.equal(res.status, 401);
+    let html = await res.text();
+    assert.match(html, /<div id="login-error" class="alert alert-error" role="alert">/);
+    for (const id of ["f-email", "f-password"]) {
+      const input = html.match(new RegExp(`<input id="${id}"[^>]*>`))![0];
+      assert.match(input, /aria-invalid="true"/, id);
+      assert.match(input, /aria-describedby="login-error"/, id);
+    }
+    // A NUL or escape typed into a field comes back visible, never raw in the HTML.
+    res = await t.post("/login", { email: "lee\u0000\u001b@example.com", password: "x".repeat(9) });
+    html = await res.text();
+    assert.equal(res.status, 401);
+    assert.ok(!/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(html), "no control characters");
+    assert.match(html, /value="lee\ufffd\ufffd@example.com"/);
+  } finally {
+    t.close();
+  }
+});

@@ -134,3 +134,45 @@ Deno.test("signup: https APP_URL gives a __Host- Secure cookie", async () => {
     t.close();
   }
 });
+
+Deno.test("signup: a full-width look-alike of a real domain cannot take that address", async () => {
+  const t = await testApp();
+  try {
+    let res = await t.post("/signup", {
+      email: "dave@ｅｘａｍｐｌｅ.com",
+      password: GOOD_PASSWORD,
+    });
+    assert.equal(res.status, 422);
+    assert.match(await res.text(), /look-alike characters/);
+    // The real owner signs up, and the look-alike cannot sign in as them either.
+    res = await t.post("/signup", { email: "dave@example.com", password: GOOD_PASSWORD });
+    assert.equal(res.status, 303);
+    t.jar.cookies.clear();
+    res = await t.post("/login", { email: "dave@ｅｘａｍｐｌｅ.com", password: GOOD_PASSWORD });
+    assert.equal(res.status, 401);
+    res = await t.post("/login", { email: "dave@example.com", password: GOOD_PASSWORD });
+    assert.equal(res.status, 303);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("signup: a taken address links to sign-in (keeping where the person was going)", async () => {
+  const t = await testApp();
+  try {
+    await t.signup("mo@example.com");
+    t.jar.cookies.clear();
+    const res = await t.post("/signup", {
+      email: "mo@example.com",
+      password: GOOD_PASSWORD,
+      next: "/account/sessions",
+    });
+    assert.equal(res.status, 409);
+    assert.match(
+      await res.text(),
+      /already exists\. <a href="\/login\?next=%2Faccount%2Fsessions">Sign in instead<\/a>\./,
+    );
+  } finally {
+    t.close();
+  }
+});

@@ -111,3 +111,14 @@ Deno.test("password hashing: argon2id parameters; NFC-equal passwords verify", a
   assert.equal(await verifyPassword(phc, "Amelie-garden-42"), false);
   assert.equal(await verifyPassword("not a hash", "x"), false);
 });
+
+Deno.test("parseEmail refuses domains with compatibility look-alikes (full-width, ligatures)", () => {
+  for (const typed of ["dave@ｅｘａｍｐｌｅ.com", "dave@example.ｃｏｍ", "dave@ﬁnance.example"]) {
+    const r = parseEmail(typed);
+    assert.equal(r.ok, false, typed);
+    assert.match(!r.ok ? r.error : "", /look-alike characters/);
+  }
+  // Ordinary Unicode domains are still fine.
+  assert.ok(parseEmail("x@例え.テスト").ok);
+  assert.ok(parseEmail("dave@bücher.example").ok);
+});
