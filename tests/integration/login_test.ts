@@ -196,6 +196,7 @@ Deno.test("login: a refused sign-in marks both fields invalid and ties them to t
     res = await t.post("/login", { email: "lee\u0000\u001b@example.com", password: "x".repeat(9) });
     html = await res.text();
     assert.equal(res.status, 401);
+    // deno-lint-ignore no-control-regex
     assert.ok(!/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(html), "no control characters");
     assert.match(html, /value="lee\ufffd\ufffd@example.com"/);
   } finally {
