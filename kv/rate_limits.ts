@@ -2,13 +2,21 @@
  * Fixed-window rate limits kept in KV, so they hold across every instance.
  *
  * {@link reserveAttempt} takes a slot with a compare-and-set before the expensive work,
- * so a burst of parallel requests cannot overshoot the limit; {@link releaseAttempt}
- * gives a slot back (e.g. a successful sign-in does not count as a failure).
+ * so a burst of parallel requests cannot overshoot the limit. Limits on *failures* (sign-in,
+ * password change) reserve with `pending: true`: the slot is in flight until the outcome is
+ * known — a success gives it back ({@link addRelease} / {@link releaseAttempt}), a failure
+ * keeps it ({@link settleFailure}). A refusal caused only by attempts still in flight is
+ * reported as `busy` (try again in seconds), not as too many failures.
+ *
+ * A counter is `[used, pending]`: slots taken in the window, and how many of those are still
+ * in flight (a bare number, from earlier versions, is `[n, 0]`).
  *
  * @example
  * ```ts
- * const r = await reserveAttempt(kv, [{ bucket: "login-ip", subject: ip }], 10, 900);
- * if (!r.ok) return tooMany(r.retryAfter);
+ * const r = await reserveAttempt(kv, [{ bucket: "login-ip", subject: ip }], 10, 900, {
+ *   pending: true,
+ * });
+ * if (!r.ok) return r.reason === "busy" ? tryAgainSoon(r.retryAfter) : tooMany(r.retryAfter);
  * ```
  * @module
  */
@@ -20,18 +28,48 @@ export interface LimitSubject {
   subject: string;
 }
 
+/** A stored counter: slots used in the window, and how many of those are still in flight. */
+type Counter = [used: number, pending: number];
+
+/** Seconds a `busy` refusal asks the client to wait: attempts in flight end within that. */
+export const BUSY_RETRY_SECONDS = 2;
+
+/** What a granted reservation holds (for releasing or settling it). */
+export interface Held {
+  keys: Deno.KvKey[];
+  windowEnd: number;
+  /** Whether the slots are in flight until settled (`pending: true` at reserve time). */
+  pending: boolean;
+  /** The counters as this reservation left them (for {@link addRelease}). */
+  taken?: { values: Counter[]; versionstamp: string };
+}
+
 /** Outcome of {@link reserveAttempt}. */
 export type Reservation =
-  | {
+  | Held & {
     ok: true;
-    keys: Deno.KvKey[];
-    windowEnd: number;
-    /** The counters as this reservation left them (for {@link addRelease}). */
-    taken?: { values: number[]; versionstamp: string };
     /** The entries asked for with `alsoRead`, read in the same `getMany` as the counters. */
     alsoRead: Deno.KvEntryMaybe<unknown>[];
   }
-  | { ok: false; retryAfter: number };
+  | {
+    ok: false;
+    /** `limit`: the window's attempts are used up; `busy`: only attempts in flight fill it. */
+    reason: "limit" | "busy";
+    retryAfter: number;
+  };
+
+/** Options of {@link reserveAttempt}. */
+export interface ReserveOptions {
+  /** When "now" is (tests). */
+  now?: number;
+  /**
+   * Keys (at most 10 with the counters) read in the same `getMany` as the counters, saving
+   * the caller a round trip (sign-in reads the email index with them).
+   */
+  alsoRead?: Deno.KvKey[];
+  /** The attempt's outcome comes later: release on success, {@link settleFailure} on failure. */
+  pending?: boolean;
+}
 
 function windowOf(windowSeconds: number, now: number) {
   const ms = windowSeconds * 1000;
@@ -39,30 +77,43 @@ function windowOf(windowSeconds: number, now: number) {
   return { start, end: start + ms };
 }
 
+function counterOf(value: unknown): Counter {
+  if (Array.isArray(value)) return [Number(value[0]) || 0, Number(value[1]) || 0];
+  return [typeof value === "number" ? value : 0, 0];
+}
+
 /**
  * Counts one attempt against every subject, unless any is already at `max`.
- * Returns the keys to pass to {@link releaseAttempt}, or seconds until the window ends.
- * `alsoRead` keys (at most 10 with the counters) are read in the same `getMany` as the
- * counters, saving the caller a round trip (e.g. sign-in reads the email index with them).
+ * Returns what to pass to {@link releaseAttempt} / {@link settleFailure}, or why not and the
+ * seconds to wait.
  */
 export async function reserveAttempt(
   kv: Deno.Kv,
   subjects: LimitSubject[],
   max: number,
   windowSeconds: number,
-  now = Date.now(),
-  alsoRead: Deno.KvKey[] = [],
+  options: ReserveOptions = {},
 ): Promise<Reservation> {
+  const now = options.now ?? Date.now();
+  const alsoRead = options.alsoRead ?? [];
+  const pending = options.pending ?? false;
   const { start, end } = windowOf(windowSeconds, now);
   const counterKeys = subjects.map((s) => keys.rateLimit(s.bucket, s.subject, start));
   for (let i = 0; i < 20; i++) {
     const all = await kv.getMany<unknown[]>([...counterKeys, ...alsoRead]);
-    const entries = all.slice(0, counterKeys.length) as Deno.KvEntryMaybe<number>[];
-    if (entries.some((e) => (e.value ?? 0) >= max)) {
-      return { ok: false, retryAfter: Math.max(1, Math.ceil((end - now) / 1000)) };
+    const entries = all.slice(0, counterKeys.length);
+    const counters = entries.map((e) => counterOf(e.value));
+    if (counters.some(([used, inFlight]) => used - inFlight >= max)) {
+      return { ok: false, reason: "limit", retryAfter: Math.max(1, Math.ceil((end - now) / 1000)) };
+    }
+    if (counters.some(([used]) => used >= max)) {
+      return { ok: false, reason: "busy", retryAfter: BUSY_RETRY_SECONDS };
     }
     const op = kv.atomic();
-    const values = entries.map((e) => (e.value ?? 0) + 1);
+    const values = counters.map(([used, inFlight]): Counter => [
+      used + 1,
+      inFlight + (pending ? 1 : 0),
+    ]);
     entries.forEach((e, j) => op.check(e).set(e.key, values[j], { expireIn: end - now + 60_000 }));
     const res = await op.commit();
     if (res.ok) {
@@ -70,13 +121,19 @@ export async function reserveAttempt(
         ok: true,
         keys: counterKeys,
         windowEnd: end,
+        pending,
         taken: { values, versionstamp: res.versionstamp },
         alsoRead: all.slice(counterKeys.length),
       };
     }
   }
   // Heavy contention on one counter: refuse rather than let the attempt through.
-  return { ok: false, retryAfter: 1 };
+  return { ok: false, reason: "busy", retryAfter: 1 };
+}
+
+/** One counter after a success: its slot back (and out of flight, when it was pending). */
+function released([used, inFlight]: Counter, pending: boolean): Counter {
+  return [Math.max(0, used - 1), Math.max(0, inFlight - (pending ? 1 : 0))];
 }
 
 /**
@@ -91,46 +148,66 @@ export async function reserveAttempt(
  * if (!addRelease(op, reservation) || !(await op.commit()).ok) { ... }
  * ```
  */
-export function addRelease(
-  op: Deno.AtomicOperation,
-  reservation: {
-    keys: Deno.KvKey[];
-    windowEnd: number;
-    taken?: { values: number[]; versionstamp: string };
-  },
-  now = Date.now(),
-): boolean {
+export function addRelease(op: Deno.AtomicOperation, reservation: Held, now = Date.now()): boolean {
   if (!reservation.taken) return false;
   const { values, versionstamp } = reservation.taken;
   const expireIn = Math.max(1000, reservation.windowEnd - now + 60_000);
   reservation.keys.forEach((key, i) => {
-    op.check({ key, versionstamp }).set(key, Math.max(0, values[i] - 1), { expireIn });
+    op.check({ key, versionstamp }).set(key, released(values[i], reservation.pending), {
+      expireIn,
+    });
   });
   return true;
 }
 
-/** Gives back one slot on each counter taken by {@link reserveAttempt}. */
-export async function releaseAttempt(
+/** Changes every counter of a reservation in one atomic, re-reading and retrying on conflict. */
+async function updateCounters(
   kv: Deno.Kv,
-  reservation: { keys: Deno.KvKey[]; windowEnd: number },
-  now = Date.now(),
+  reservation: Held,
+  change: (c: Counter) => Counter,
+  now: number,
 ): Promise<void> {
   const expireIn = Math.max(1000, reservation.windowEnd - now + 60_000);
-  // All counters in one read and one atomic (a sign-in's hot path), retried on conflict.
   for (let i = 0; i < 20; i++) {
-    const entries = await kv.getMany<number[]>(reservation.keys);
+    const entries = await kv.getMany<unknown[]>(reservation.keys);
     const op = kv.atomic();
     let changes = 0;
     for (const e of entries) {
-      if (!e.value) continue;
-      op.check(e).set(e.key, e.value - 1, { expireIn });
+      if (e.value === null) continue; // expired with its window: nothing to give back
+      const before = counterOf(e.value);
+      const after = change(before);
+      if (after[0] === before[0] && after[1] === before[1]) continue;
+      op.check(e).set(e.key, after, { expireIn });
       changes++;
     }
     if (!changes || (await op.commit()).ok) return;
   }
 }
 
-/** Reads how many attempts a subject has used in the current window. */
+/** Gives back one slot on each counter taken by {@link reserveAttempt} (a success). */
+export function releaseAttempt(kv: Deno.Kv, reservation: Held, now = Date.now()): Promise<void> {
+  return updateCounters(kv, reservation, (c) => released(c, reservation.pending), now);
+}
+
+/**
+ * Records that a pending attempt failed: its slot stays used and is no longer in flight.
+ * (Without `pending` there is nothing to settle.)
+ */
+export async function settleFailure(
+  kv: Deno.Kv,
+  reservation: Held,
+  now = Date.now(),
+): Promise<void> {
+  if (!reservation.pending) return;
+  await updateCounters(
+    kv,
+    reservation,
+    ([used, inFlight]) => [used, Math.max(0, inFlight - 1)],
+    now,
+  );
+}
+
+/** Reads how many attempts a subject has used in the current window (in flight included). */
 export async function attemptsUsed(
   kv: Deno.Kv,
   s: LimitSubject,
@@ -138,5 +215,5 @@ export async function attemptsUsed(
   now = Date.now(),
 ): Promise<number> {
   const { start } = windowOf(windowSeconds, now);
-  return (await kv.get<number>(keys.rateLimit(s.bucket, s.subject, start))).value ?? 0;
+  return counterOf((await kv.get(keys.rateLimit(s.bucket, s.subject, start))).value)[0];
 }

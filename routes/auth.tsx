@@ -22,7 +22,7 @@ import { createAccount, getUser, type User } from "../kv/users.ts";
 import * as keys from "../kv/keys.ts";
 import { addSession, newSession, revokeSessionByToken } from "../kv/sessions.ts";
 import { getWorkspace, listUserWorkspaces } from "../kv/workspaces.ts";
-import { addRelease, releaseAttempt, reserveAttempt } from "../kv/rate_limits.ts";
+import { addRelease, releaseAttempt, reserveAttempt, settleFailure } from "../kv/rate_limits.ts";
 import { errorResponse } from "./errors.tsx";
 import { breadcrumb } from "../lib/observability.ts";
 import { reserveAddressMail, signupVerificationMail } from "../lib/mail/flows.ts";
@@ -329,12 +329,19 @@ export function authRoutes(): Hono<AppEnv> {
       ],
       config.loginRateLimitMax,
       config.loginRateLimitWindow,
-      undefined,
-      email.ok ? [keys.userByEmail(email.key)] : [],
+      { pending: true, alsoRead: email.ok ? [keys.userByEmail(email.key)] : [] },
     );
     if (!reservation.ok) {
-      breadcrumb("auth", "sign-in refused", { reason: "rate_limited" }, "warning");
+      const busy = reservation.reason === "busy";
+      breadcrumb("auth", "sign-in refused", { reason: busy ? "busy" : "rate_limited" }, "warning");
       c.header("Retry-After", String(reservation.retryAfter));
+      if (busy) {
+        // Only attempts still being checked fill the window: they end within seconds.
+        return page(
+          429,
+          "Several sign-ins for this account or from your network are being checked right now. Try again in a few seconds.",
+        );
+      }
       const minutes = Math.ceil(reservation.retryAfter / 60);
       return page(
         429,
@@ -345,11 +352,20 @@ export function authRoutes(): Hono<AppEnv> {
     }
 
     const userId = reservation.alsoRead[0]?.value;
-    const user = typeof userId === "string" ? await getUser(kv, userId) : null;
-    const valid = user?.passwordHash
-      ? await verifyPassword(user.passwordHash, password)
-      : await verifyDummy(password);
+    let user: User | null = null;
+    let valid = false;
+    try {
+      user = typeof userId === "string" ? await getUser(kv, userId) : null;
+      valid = user?.passwordHash
+        ? await verifyPassword(user.passwordHash, password)
+        : await verifyDummy(password);
+    } catch (err) {
+      await settleFailure(kv, reservation); // an attempt that broke counts, and is not in flight
+      throw err;
+    }
     if (!user || !valid) {
+      // The same work for an unknown account and a wrong password: the slot stays used.
+      await settleFailure(kv, reservation);
       breadcrumb("auth", "sign-in failed", {
         reason: user ? "bad_password" : "unknown_account",
         userId: user?.id ?? null,

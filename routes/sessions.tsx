@@ -28,7 +28,7 @@ import {
   type Session,
 } from "../kv/sessions.ts";
 import { changePassword } from "../kv/users.ts";
-import { releaseAttempt, reserveAttempt } from "../kv/rate_limits.ts";
+import { releaseAttempt, reserveAttempt, settleFailure } from "../kv/rate_limits.ts";
 import { sessionToken } from "../lib/auth.ts";
 import { errorResponse } from "./errors.tsx";
 
@@ -258,9 +258,17 @@ export function sessionRoutes(): Hono<AppEnv> {
       [{ bucket: "password-change", subject: user.id }],
       config.loginRateLimitMax,
       config.loginRateLimitWindow,
+      { pending: true },
     );
     if (!reservation.ok) {
       c.header("Retry-After", String(reservation.retryAfter));
+      if (reservation.reason === "busy") {
+        return await page(
+          429,
+          {},
+          "Other password changes are being checked. Try again in a few seconds.",
+        );
+      }
       const minutes = Math.ceil(reservation.retryAfter / 60);
       return await page(
         429,
@@ -268,7 +276,13 @@ export function sessionRoutes(): Hono<AppEnv> {
         `Too many attempts. Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.`,
       );
     }
-    if (current.length > 4096 || !(await verifyPassword(user.passwordHash, current))) {
+    let currentOk = false;
+    try {
+      currentOk = current.length <= 4096 && await verifyPassword(user.passwordHash, current);
+    } finally {
+      if (!currentOk) await settleFailure(kv, reservation);
+    }
+    if (!currentOk) {
       breadcrumb("auth", "password change refused", { reason: "bad_password", userId: user.id });
       return await page(422, { current: "Your current password is incorrect." });
     }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { GOOD_PASSWORD, testApp } from "../helpers.ts";
+import { attemptsUsed } from "../../kv/rate_limits.ts";
 
 /** Strips what legitimately differs between two answers (request ids, nonces). */
 function normalize(html: string): string {
@@ -199,6 +200,46 @@ Deno.test("login: a refused sign-in marks both fields invalid and ties them to t
     // deno-lint-ignore no-control-regex
     assert.ok(!/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(html), "no control characters");
     assert.match(html, /value="lee\ufffd\ufffd@example.com"/);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("login: a burst of correct sign-ins from one address is never told it failed, and leaves nothing counted", async () => {
+  const t = await testApp({ loginRateLimitMax: 10, loginRateLimitWindow: 900 });
+  try {
+    const emails: string[] = [];
+    for (let i = 0; i < 16; i++) emails.push((await t.signup(`burst${i}@example.com`)).email);
+    const form = (email: string, password: string) => ({
+      method: "POST",
+      headers: { origin: t.origin, "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ email, password }),
+    });
+    const env = { remoteAddr: { hostname: "203.0.113.50" } }; // one office behind one address
+    const send = (email: string, password: string) =>
+      t.app.request(`${t.origin}/login`, form(email, password), env);
+    // 16 people sign in at once, each with the right password.
+    const answers = await Promise.all(emails.map((e) => send(e, GOOD_PASSWORD)));
+    for (const res of answers) {
+      if (res.status === 303) continue;
+      assert.equal(res.status, 429);
+      assert.equal(res.headers.get("retry-after"), "2");
+      const html = await res.text();
+      assert.match(html, /being checked right now\. Try again in a few seconds/);
+      assert.doesNotMatch(html, /failed/);
+    }
+    assert.ok(answers.filter((r) => r.status === 303).length >= 10);
+    assert.equal(await attemptsUsed(t.kv, { bucket: "login-ip", subject: "203.0.113.50" }, 900), 0);
+    // Mixed: 8 right and 8 wrong at once; afterwards exactly the failures are counted.
+    const mixed = await Promise.all(
+      emails.slice(0, 16).map((e, i) => send(e, i % 2 ? GOOD_PASSWORD : "wrong-password-9")),
+    );
+    const failed = mixed.filter((r) => r.status === 401).length;
+    assert.ok(failed >= 1);
+    assert.equal(
+      await attemptsUsed(t.kv, { bucket: "login-ip", subject: "203.0.113.50" }, 900),
+      failed,
+    );
   } finally {
     t.close();
   }

@@ -166,7 +166,7 @@ Deno.test("rate limits: exact under a parallel burst, release gives a slot back"
     const subject = [{ bucket: "t", subject: "x" }];
     const now = Date.now();
     const results = await Promise.all(
-      Array.from({ length: 25 }, () => reserveAttempt(kv, subject, 10, 900, now)),
+      Array.from({ length: 25 }, () => reserveAttempt(kv, subject, 10, 900, { now })),
     );
     assert.equal(results.filter((r) => r.ok).length, 10);
     const refused = results.find((r) => !r.ok);
@@ -175,9 +175,9 @@ Deno.test("rate limits: exact under a parallel burst, release gives a slot back"
     assert.ok(granted && granted.ok);
     await releaseAttempt(kv, granted, now);
     assert.equal(await attemptsUsed(kv, subject[0], 900, now), 9);
-    assert.ok((await reserveAttempt(kv, subject, 10, 900, now)).ok);
+    assert.ok((await reserveAttempt(kv, subject, 10, 900, { now })).ok);
     // The next window starts fresh.
-    assert.ok((await reserveAttempt(kv, subject, 10, 900, now + 900_000)).ok);
+    assert.ok((await reserveAttempt(kv, subject, 10, 900, { now: now + 900_000 })).ok);
   } finally {
     kv.close();
   }
