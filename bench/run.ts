@@ -99,6 +99,18 @@ async function hashLimit(
   return { done, seconds: (performance.now() - started) / 1000 };
 }
 
+/** CPU time (user + system) of this process so far in ms, from /proc; null elsewhere. */
+function processCpuMs(): number | null {
+  try {
+    const stat = Deno.readTextFileSync("/proc/self/stat");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return null;
+  }
+}
+
 /** Successful answers per second (a refused sign-in is not a sign-in). */
 function okRate(r: LoadResult): number {
   return (r.requests - r.errorsStatus) / r.seconds;
@@ -238,6 +250,10 @@ async function main() {
     await hashLimit(phc, SIGNIN_CONCURRENCY, 1);
     await runLoad(tool, { ...probeSpec, seconds: opts.warmup });
     let hashed = 0;
+    // CPU time of this process (the app's server, its KV and hashing threads) per hash and per
+    // sign-in: a second view of the same ratio that a busy host skews far less than rates.
+    const cpuPerHash: number[] = [];
+    const cpuPerSignin: number[] = [];
     let hashSeconds = 0;
     const idleRounds: LoadResult[] = [];
     const signinRounds: LoadResult[] = [];
@@ -245,11 +261,18 @@ async function main() {
     const busyRounds: LoadResult[] = [];
     for (let i = 0; i < opts.rounds; i++) {
       // Like for like, back to back: the hashing limit alone, then sign-ins alone.
+      const cpu0 = processCpuMs();
       const h = await hashLimit(phc, SIGNIN_CONCURRENCY, opts.slice);
+      const cpu1 = processCpuMs();
       hashed += h.done;
       hashSeconds += h.seconds;
       const signin = await runLoad(tool, { ...signinSpec, seconds: opts.slice });
+      const cpu2 = processCpuMs();
       signinRounds.push(signin);
+      if (cpu0 !== null && cpu1 !== null && cpu2 !== null) {
+        cpuPerHash.push((cpu1 - cpu0) / h.done);
+        cpuPerSignin.push((cpu2 - cpu1) / (signin.requests - signin.errorsStatus));
+      }
       idleRounds.push(await runLoad(tool, probeSpec));
       // Then the probe's latency while sign-ins run (they start first and end last).
       const [beside, busy] = await Promise.all([
@@ -319,6 +342,17 @@ async function main() {
       } of limit (the probe's requests share the CPU) |`,
       `| argon2id verify limit, concurrency 8 | ${hashes.toFixed(1)} | | | | lib/password.ts |`,
     );
+    if (cpuPerHash.length) {
+      const perHash = median(cpuPerHash);
+      const perSignin = median(cpuPerSignin);
+      out.push(
+        "",
+        `CPU of the server process (median round): ${perHash.toFixed(2)} ms per verify, ` +
+          `${perSignin.toFixed(2)} ms per sign-in → a sign-in costs ${
+            (perSignin / perHash).toFixed(2)
+          }× a verify (${pct(perHash / perSignin)} by CPU; rates above are the target's measure)`,
+      );
+    }
     out.push("");
     const checks: [string, boolean, string][] = [
       [
