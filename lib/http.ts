@@ -81,7 +81,17 @@ export interface FormFields {
 /** Outcome of {@link readForm}. */
 export type FormResult =
   | { ok: true; fields: FormFields }
-  | { ok: false; status: 400 | 415; message: string };
+  | {
+    ok: false;
+    status: 400 | 415;
+    message: string;
+    /** What could be read (the first text value of each field), to re-render the form with. */
+    fields: FormFields;
+  };
+
+function fieldsOf(values: Map<string, string>): FormFields {
+  return { get: (n) => values.get(n) ?? "", has: (n) => values.has(n) };
+}
 
 /**
  * Reads an HTML form body (urlencoded or multipart). Files, repeated fields and bodies
@@ -89,8 +99,14 @@ export type FormResult =
  */
 export async function readForm(c: Ctx, allowed: readonly string[]): Promise<FormResult> {
   const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
+  const unread = fieldsOf(new Map());
   if (type !== "application/x-www-form-urlencoded" && type !== "multipart/form-data") {
-    return { ok: false, status: 415, message: "This form must be sent as a web form." };
+    return {
+      ok: false,
+      status: 415,
+      message: "This form must be sent as a web form.",
+      fields: unread,
+    };
   }
   let body: Record<string, string | File | (string | File)[]>;
   try {
@@ -98,24 +114,26 @@ export async function readForm(c: Ctx, allowed: readonly string[]): Promise<Form
       ? urlencodedFields(await c.req.text())
       : await c.req.parseBody({ all: true });
   } catch {
-    return { ok: false, status: 400, message: "The form could not be read. Please try again." };
+    return {
+      ok: false,
+      status: 400,
+      message: "The form could not be read. Please try again.",
+      fields: unread,
+    };
   }
   const values = new Map<string, string>();
+  let problem: string | undefined;
   for (const name of allowed) {
     const v = body[name];
     if (v === undefined) continue;
-    if (Array.isArray(v)) {
-      return { ok: false, status: 400, message: `The field “${name}” was sent more than once.` };
-    }
-    if (typeof v !== "string") {
-      return { ok: false, status: 400, message: `The field “${name}” must be text, not a file.` };
-    }
-    values.set(name, v);
+    const first = Array.isArray(v) ? v.find((x) => typeof x === "string") : v;
+    if (typeof first === "string") values.set(name, first);
+    if (problem) continue;
+    if (Array.isArray(v)) problem = `The field “${name}” was sent more than once.`;
+    else if (typeof v !== "string") problem = `The field “${name}” must be text, not a file.`;
   }
-  return {
-    ok: true,
-    fields: { get: (n) => values.get(n) ?? "", has: (n) => values.has(n) },
-  };
+  if (problem) return { ok: false, status: 400, message: problem, fields: fieldsOf(values) };
+  return { ok: true, fields: fieldsOf(values) };
 }
 
 /**

@@ -180,13 +180,25 @@ export function authRoutes(): Hono<AppEnv> {
 
   app.post("/signup", async (c) => {
     const form = await readForm(c, ["email", "password", "name", "next"]);
-    if (!form.ok) return errorResponse(c, form.status, form.message);
     const f = form.fields;
     const next = safeNext(f.get("next"));
     const values = {
       email: cleanText(f.get("email")).slice(0, 300),
       name: cleanText(f.get("name")),
     };
+    if (!form.ok) {
+      return renderPage(
+        c,
+        <SignupPage
+          page={pageContext(c)}
+          values={values}
+          errors={{}}
+          formError={form.message}
+          next={next}
+        />,
+        form.status,
+      );
+    }
     const errors: Partial<Record<"email" | "name" | "password", string>> = {};
     const email = parseEmail(f.get("email"));
     if (!email.ok) errors.email = email.error;
@@ -295,24 +307,25 @@ export function authRoutes(): Hono<AppEnv> {
 
   app.post("/login", async (c) => {
     const form = await readForm(c, ["email", "password", "next"]);
-    if (!form.ok) return errorResponse(c, form.status, form.message);
     const f = form.fields;
     const next = safeNext(f.get("next"));
     const typed = cleanText(f.get("email")).slice(0, 300);
     const password = f.get("password");
-    const page = (status: 401 | 422 | 429, error: string) =>
+    const page = (status: 400 | 401 | 415 | 422 | 429, error: string) =>
       renderPage(
         c,
         <LoginPage
           page={pageContext(c)}
           email={typed}
           error={error}
-          credentialsRefused={status !== 429}
+          credentialsRefused={status === 401 || status === 422}
           next={next}
         />,
         status,
       );
 
+    // A form that could not be read as sent: the page again, with what could be read.
+    if (!form.ok) return page(form.status, form.message);
     if (!typed || !password) return page(422, "Enter your email address and password.");
     if (password.length > 4096) return page(401, "The email address or password is incorrect.");
     const email = parseEmail(typed);

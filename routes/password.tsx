@@ -86,7 +86,7 @@ function ForgotForm({ email, error }: { email: string; error?: string }) {
 function forgotPage(
   c: Ctx,
   p: { email?: string; error?: string; sentTo?: string; formError?: string },
-  status: 200 | 422 | 429 = 200,
+  status: 200 | 400 | 415 | 422 | 429 = 200,
 ) {
   const ttl = humanDuration(c.get("config").resetTokenTtl);
   return renderPage(
@@ -189,8 +189,8 @@ export function passwordRoutes(): Hono<AppEnv> {
 
   app.post("/password/forgot", async (c) => {
     const form = await readForm(c, ["email"]);
-    if (!form.ok) return errorResponse(c, form.status, form.message);
     const typed = cleanText(form.fields.get("email")).slice(0, 300);
+    if (!form.ok) return forgotPage(c, { email: typed, formError: form.message }, form.status);
     const email = parseEmail(typed);
     if (!email.ok) {
       return forgotPage(c, { email: typed, error: email.error }, 422);

@@ -176,3 +176,52 @@ Deno.test("signup: a taken address links to sign-in (keeping where the person wa
     t.close();
   }
 });
+
+Deno.test("malformed forms re-render the form with what could be read (never the password)", async () => {
+  const t = await testApp();
+  try {
+    const send = (path: string, body: string | FormData, type?: string) =>
+      t.request(path, {
+        method: "POST",
+        headers: { origin: t.origin, ...(type ? { "content-type": type } : {}) },
+        body,
+      });
+    const urlencoded = "application/x-www-form-urlencoded";
+    // Sign-up: a field sent twice → 400, the sign-up form with the first email and the name.
+    let res = await send(
+      "/signup",
+      "email=ann%40example.com&email=bob%40example.com&name=Ann&password=secret-secret-1",
+      urlencoded,
+    );
+    assert.equal(res.status, 400);
+    let html = await res.text();
+    assert.match(html, /was sent more than once/);
+    assert.match(html, /<form method="post" action="\/signup"/);
+    assert.match(html, /value="ann@example.com"/);
+    assert.match(html, /value="Ann"/);
+    assert.doesNotMatch(html, /secret-secret-1/);
+    // Sign-in: wrong content type → 415, the sign-in form, fields empty.
+    res = await send("/login", JSON.stringify({ email: "a@example.com" }), "application/json");
+    assert.equal(res.status, 415);
+    html = await res.text();
+    assert.match(html, /must be sent as a web form/);
+    assert.match(html, /<form method="post" action="\/login"/);
+    // Sign-in: a file in a field → 400, with the email kept.
+    const fd = new FormData();
+    fd.set("email", "cat@example.com");
+    fd.set("password", new File(["x"], "x.txt"));
+    res = await send("/login", fd);
+    assert.equal(res.status, 400);
+    html = await res.text();
+    assert.match(html, /must be text, not a file/);
+    assert.match(html, /value="cat@example.com"/);
+    // Forgot password: the same.
+    res = await send("/password/forgot", "email=dan%40example.com&email=x", urlencoded);
+    assert.equal(res.status, 400);
+    html = await res.text();
+    assert.match(html, /was sent more than once/);
+    assert.match(html, /value="dan@example.com"/);
+  } finally {
+    t.close();
+  }
+});
