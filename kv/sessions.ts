@@ -197,8 +197,22 @@ export function newSession(
   };
 }
 
+/**
+ * How long KV keeps a session entry after its idle or absolute deadline. Lodge checks the
+ * stored times itself on every use, so an entry past its deadline is never accepted; keeping
+ * it lets whoever notices first (a request, a token refresh, an open event stream) end it
+ * with its real reason ("idle_timeout", "expired") instead of finding it silently gone.
+ */
+export const EXPIRED_SESSION_KEPT_MS = REVOCATION_MEMORY_MS;
+
 function ttl(policy: SessionPolicy, s: Session, now: number): number {
-  return Math.max(1000, Math.min(s.expiresAt - now, policy.sessionIdleTimeout * 1000));
+  const deadline = Math.min(s.expiresAt - now, policy.sessionIdleTimeout * 1000);
+  return Math.max(1000, deadline) + EXPIRED_SESSION_KEPT_MS;
+}
+
+/** When a session ends unless used again: its idle or its absolute deadline, whichever is first. */
+export function sessionDeadline(policy: SessionPolicy, s: Session): number {
+  return Math.min(s.expiresAt, s.lastSeenAt + policy.sessionIdleTimeout * 1000);
 }
 
 /** Adds the writes that store `ns` to an atomic (so sign-up can store it with the user). */
@@ -213,7 +227,7 @@ export function addSession(
     .check({ key: keys.session(ns.tokenHash), versionstamp: null })
     .set(keys.session(ns.tokenHash), ns.session, { expireIn })
     .set(keys.userSession(ns.session.userId, ns.session.id), ns.tokenHash, {
-      expireIn: ns.session.expiresAt - now,
+      expireIn: ns.session.expiresAt - now + EXPIRED_SESSION_KEPT_MS,
     });
 }
 
@@ -450,8 +464,13 @@ export async function touchSession(
   return (await kv.get<Session>(keys.session(tokenHash))).value;
 }
 
-/** Lists a user's live sessions, newest first. */
-export async function listSessions(kv: Deno.Kv, userId: string): Promise<Session[]> {
+/** Lists a user's live sessions (not past a deadline, given the policy), newest first. */
+export async function listSessions(
+  kv: Deno.Kv,
+  userId: string,
+  policy?: SessionPolicy,
+  now = Date.now(),
+): Promise<Session[]> {
   const hashes: string[] = [];
   for await (const e of kv.list<string>({ prefix: keys.userSessions(userId) }, { reverse: true })) {
     hashes.push(e.value);
@@ -459,7 +478,9 @@ export async function listSessions(kv: Deno.Kv, userId: string): Promise<Session
   const out: Session[] = [];
   for (let i = 0; i < hashes.length; i += 10) {
     const entries = await kv.getMany<Session[]>(hashes.slice(i, i + 10).map(keys.session));
-    for (const e of entries) if (e.value) out.push(e.value);
+    for (const e of entries) {
+      if (e.value && !(policy && sessionExpiry(policy, e.value, now))) out.push(e.value);
+    }
   }
   return out;
 }

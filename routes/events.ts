@@ -21,7 +21,13 @@ import type { AppEnv, Ctx } from "../lib/http.ts";
 import { problem } from "../lib/http.ts";
 import * as keys from "../kv/keys.ts";
 import { eventIdTime, listUserEventsSince, type UserEvent } from "../kv/events.ts";
-import { endSession, type Session, sessionExpiry } from "../kv/sessions.ts";
+import {
+  endSession,
+  getSessionRevocation,
+  type Session,
+  sessionDeadline,
+  sessionExpiry,
+} from "../kv/sessions.ts";
 import { type VerifiedClaims, verifyAccessToken } from "../lib/tokens.ts";
 import { newId } from "../lib/crypto.ts";
 
@@ -96,10 +102,20 @@ function relevant(e: UserEvent, sid: string): boolean {
   return Array.isArray(e.data.sessionIds) && (e.data.sessionIds as string[]).includes(sid);
 }
 
-async function revocationReason(kv: Deno.Kv, claims: VerifiedClaims): Promise<UserEvent | null> {
+/**
+ * Why a session is gone: its revocation event (with the id to resume after), else the reason
+ * record kept under its token hash, else "unknown" — never a guess such as "revoked".
+ */
+async function whyEnded(
+  kv: Deno.Kv,
+  claims: VerifiedClaims,
+  tokenHash: string | null,
+): Promise<{ reason: string; id?: string }> {
   const events = await listUserEventsSince(kv, claims.sub, Date.now() - 60 * 60_000);
-  return events.reverse().find((e) => e.type === "session.revoked" && relevant(e, claims.sid)) ??
-    null;
+  const e = events.reverse().find((e) => e.type === "session.revoked" && relevant(e, claims.sid));
+  if (e) return { reason: String(e.data.reason ?? "unknown"), id: e.id };
+  const record = tokenHash ? await getSessionRevocation(kv, tokenHash) : null;
+  return { reason: record?.reason ?? "unknown" };
 }
 
 function openStream(c: Ctx, claims: VerifiedClaims, tokenHash: string): Response {
@@ -116,6 +132,7 @@ function openStream(c: Ctx, claims: VerifiedClaims, tokenHash: string): Response
   let closed = false;
   let heartbeat: ReturnType<typeof setInterval> | undefined;
   let expiry: ReturnType<typeof setTimeout> | undefined;
+  let deadline: ReturnType<typeof setTimeout> | undefined;
   let watchReader: ReadableStreamDefaultReader<Deno.KvEntryMaybe<unknown>[]> | undefined;
   let controller!: ReadableStreamDefaultController<Uint8Array>;
 
@@ -130,6 +147,7 @@ function openStream(c: Ctx, claims: VerifiedClaims, tokenHash: string): Response
     adjust(streamsPerUser, claims.sub, -1);
     clearInterval(heartbeat);
     clearTimeout(expiry);
+    clearTimeout(deadline);
     watchReader?.cancel().catch(() => {});
     try {
       controller.close();
@@ -171,8 +189,8 @@ function openStream(c: Ctx, claims: VerifiedClaims, tokenHash: string): Response
       if (done || closed) break;
       if (value[0].value === null) {
         // The session is gone. The event that says why is written in the same atomic.
-        const e = await revocationReason(kv, claims);
-        return revoked(String(e?.data.reason ?? "revoked"), e?.id);
+        const why = await whyEnded(kv, claims, tokenHash);
+        return revoked(why.reason, why.id);
       }
       await deliverNew();
     }
@@ -185,8 +203,8 @@ function openStream(c: Ctx, claims: VerifiedClaims, tokenHash: string): Response
     const s = entry.value;
     if (closed) return;
     if (!s) {
-      const e = await revocationReason(kv, claims);
-      return revoked(String(e?.data.reason ?? "revoked"), e?.id);
+      const why = await whyEnded(kv, claims, tokenHash);
+      return revoked(why.reason, why.id);
     }
     const failure = sessionExpiry(config, s);
     if (failure) {
@@ -194,6 +212,17 @@ function openStream(c: Ctx, claims: VerifiedClaims, tokenHash: string): Response
       await endSession(kv, tokenHash, entry as Deno.KvEntry<Session>, failure);
       return revoked(failure);
     }
+    // Look again the moment the session would end unless used (a request may move it), when
+    // that comes before the next heartbeat would (which checks anyway).
+    clearTimeout(deadline);
+    const left = sessionDeadline(config, s) - Date.now();
+    if (left < config.eventsHeartbeat * 1000) {
+      deadline = setTimeout(() => void checkSessionTimes().catch(() => close()), left + 50);
+    }
+  };
+  const heartbeatTick = async () => {
+    await checkSessionTimes();
+    if (closed) return;
     await deliverNew();
     send(frame("heartbeat", { at: Date.now() }));
   };
@@ -205,13 +234,16 @@ function openStream(c: Ctx, claims: VerifiedClaims, tokenHash: string): Response
       send(encoder.encode(`retry: 2000\n\n`));
       send(frame("ready", { sid, heartbeat: config.eventsHeartbeat, exp: claims.exp }));
       heartbeat = setInterval(() => {
-        checkSessionTimes().catch(() => close());
+        heartbeatTick().catch(() => close());
       }, config.eventsHeartbeat * 1000);
       expiry = setTimeout(() => {
         send(frame("token_expired", { exp: claims.exp }));
         close();
       }, Math.max(0, claims.exp * 1000 - Date.now()));
       (async () => {
+        // A session past its deadline (kept a while so its reason is known) ends here at once.
+        await checkSessionTimes();
+        if (closed) return;
         if (resumeTime !== null) await deliverNew();
         await watchSession();
       })().catch(() => close());
@@ -268,10 +300,9 @@ export function eventRoutes(): Hono<AppEnv> {
     if (!index.value) {
       // The token outlived its session: open just long enough to say why, so an
       // EventSource (which cannot read a 401's body) learns it too.
-      const e = await revocationReason(kv, claims);
-      const reason = String(e?.data.reason ?? "revoked");
+      const why = await whyEnded(kv, claims, null);
       return new Response(
-        frameText("session.revoked", { type: "session.revoked", reason }, e?.id),
+        frameText("session.revoked", { type: "session.revoked", reason: why.reason }, why.id),
         {
           headers: {
             "content-type": "text/event-stream; charset=utf-8",

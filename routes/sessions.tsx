@@ -172,7 +172,7 @@ export function sessionRoutes(): Hono<AppEnv> {
   app.get("/account/sessions", async (c) => {
     const auth = await requireAuth(c);
     if (auth instanceof Response) return auth;
-    const sessions = await listSessions(c.get("kv"), auth.user.id);
+    const sessions = await listSessions(c.get("kv"), auth.user.id, c.get("config"));
     sessions.sort((a, b) =>
       (a.id === auth.session.id ? -1 : b.id === auth.session.id ? 1 : 0) ||
       b.lastSeenAt - a.lastSeenAt

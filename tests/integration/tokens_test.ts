@@ -10,6 +10,7 @@ import {
 import { rotateSigningKeys } from "../../cron/rotate_signing_keys.ts";
 import { addUserEvent } from "../../kv/events.ts";
 import * as keys from "../../kv/keys.ts";
+import { sha256Hex } from "../../lib/crypto.ts";
 
 /** POST /api/token with the jar's cookie, or (another device) with `cookie` and no jar update. */
 async function token(t: TestApp, cookie?: string) {
@@ -342,6 +343,72 @@ Deno.test("sessions page and password change: wrong current → 422, rate limite
     });
     assert.equal(limited.status, 429);
     assert.ok(limited.headers.get("retry-after"));
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("events: a stream ends at its session's own deadline with the real reason, not 'revoked'", async () => {
+  const idle = await testApp({
+    sessionIdleTimeout: 2,
+    sessionAbsoluteLifetime: 100,
+    eventsHeartbeat: 30,
+    accessTokenTtl: 60,
+  });
+  const absolute = await testApp({
+    sessionIdleTimeout: 100,
+    sessionAbsoluteLifetime: 2,
+    eventsHeartbeat: 30,
+    accessTokenTtl: 60,
+  });
+  try {
+    const results = await Promise.all([idle, absolute].map(async (t) => {
+      await t.signup();
+      const { body } = await token(t);
+      const started = performance.now();
+      const res = await t.app.request(`${t.origin}/api/events`, {
+        headers: { authorization: `Bearer ${body.token}` },
+      });
+      assert.equal(res.status, 200);
+      const done = await readEvents(res, () => false);
+      return { done, elapsed: performance.now() - started, t };
+    }));
+    for (
+      const [{ done, elapsed, t }, reason] of results.map((r, i) =>
+        [r, i ? "expired" : "idle_timeout"] as const
+      )
+    ) {
+      assert.ok(done.ended);
+      const last = done.events.at(-1)!;
+      assert.deepEqual([last.event, last.data.reason], ["session.revoked", reason]);
+      // At the deadline (2 s), long before the 30-s heartbeat.
+      assert.ok(elapsed < 4000, `ended after ${elapsed} ms`);
+      // The page's next refresh hears the same reason.
+      const again = await token(t);
+      assert.equal(again.status, 401);
+      assert.equal(again.body.reason, reason);
+    }
+  } finally {
+    idle.close();
+    absolute.close();
+  }
+});
+
+Deno.test("sessions: KV keeps an entry past its deadline so its reason is recorded, never accepts it", async () => {
+  const t = await testApp({ sessionIdleTimeout: 1, sessionAbsoluteLifetime: 100 });
+  try {
+    await t.signup();
+    const tokenHash = sha256Hex(t.jar.header().split("=")[1]);
+    await new Promise((r) => setTimeout(r, 1300));
+    // Nobody has noticed yet: the entry is still there (for its reason), and still refused.
+    assert.ok((await t.kv.get(keys.session(tokenHash))).value);
+    const page = await t.request("/account/sessions");
+    assert.equal(page.status, 303);
+    assert.match(page.headers.get("location")!, /^\/login/);
+    // Refused once, ended with its reason: the entry is gone and the record says why.
+    assert.equal((await t.kv.get(keys.session(tokenHash))).value, null);
+    const record = await t.kv.get<{ reason: string }>(keys.sessionRevocation(tokenHash));
+    assert.equal(record.value?.reason, "idle_timeout");
   } finally {
     t.close();
   }
