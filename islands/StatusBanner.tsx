@@ -61,6 +61,12 @@ export function announcement(view: BannerView, now: number): string {
         ? "You'll be signed out within a minute for inactivity."
         : `You'll be signed out in ${minutes} minutes for inactivity.`;
     }
+    case "ending": {
+      const minutes = Math.ceil(Math.max(0, view.deadline - now) / 60_000);
+      return minutes <= 1
+        ? "Your session ends within a minute. Then sign in again to continue."
+        : `Your session ends in ${minutes} minutes. Then sign in again to continue.`;
+    }
     case "reconnecting":
       return "Connection lost. Reconnecting automatically.";
     case "signed_out":
@@ -98,7 +104,7 @@ export default function StatusBanner(props: StatusBannerProps) {
   }, []);
 
   // A countdown needs a clock; everything else does not.
-  const ticking = view.kind === "idle" || view.kind === "reconnecting";
+  const ticking = view.kind === "idle" || view.kind === "ending" || view.kind === "reconnecting";
   useEffect(() => {
     if (!ticking) return;
     const t = setInterval(() => setTick((n) => n + 1), 1000);
@@ -128,10 +134,23 @@ export default function StatusBanner(props: StatusBannerProps) {
         </>
       );
       break;
+    case "ending":
+      body = (
+        <p>
+          For your security, sessions have a maximum length: this one ends in{" "}
+          {inWords(view.deadline - now)}. Save your work; then sign in again to continue.
+        </p>
+      );
+      break;
     case "reconnecting":
       body = (
         <>
-          <p>Connection lost — reconnecting in {seconds(view.retryAt - now)} s.</p>
+          <p>
+            Connection lost —{" "}
+            {view.retryAt - now > 500
+              ? `reconnecting in ${seconds(view.retryAt - now)} s.`
+              : "reconnecting…"}
+          </p>
           <button type="button" class="button small" onClick={() => keeper.current?.retryNow()}>
             Retry now
           </button>

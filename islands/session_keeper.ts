@@ -31,6 +31,8 @@ export type BannerView =
   | { kind: "hidden" }
   | { kind: "refreshing" }
   | { kind: "idle"; deadline: number }
+  /** The session's absolute lifetime ends soon: activity cannot extend it. */
+  | { kind: "ending"; deadline: number }
   | { kind: "reconnecting"; retryAt: number }
   | { kind: "signed_out"; reason: string; signedInAgain?: boolean }
   | { kind: "error" };
@@ -354,11 +356,15 @@ export class SessionKeeper {
     // When the session itself should end, ask the server (it decides, and says why).
     const end = Math.min(info.idleExpiresAt, info.sessionExpiresAt);
     this.#timer("end", end - now + 250, () => void this.refresh({ after: Date.now() }));
-    const warnAt = info.idleExpiresAt - this.#opts.idleWarning * 1000;
-    if (warnAt <= now && info.idleExpiresAt <= info.sessionExpiresAt) {
-      this.#show({ kind: "idle", deadline: info.idleExpiresAt });
+    // The server's idle deadline is capped at the absolute one; when they meet, the session ends
+    // then whatever the person does, so the warning must not offer "Stay signed in".
+    const ending = info.idleExpiresAt >= info.sessionExpiresAt;
+    const warnAt = end - this.#opts.idleWarning * 1000;
+    if (warnAt <= now) {
+      this.#show(ending ? { kind: "ending", deadline: end } : { kind: "idle", deadline: end });
     } else {
-      if (this.#view.kind === "idle" || this.#view.kind === "error") this.#show({ kind: "hidden" });
+      const k = this.#view.kind;
+      if (k === "idle" || k === "ending" || k === "error") this.#show({ kind: "hidden" });
       // Another tab's activity may have moved the deadline: look again before warning.
       this.#timer("idle", warnAt - now, () => void this.refresh({ after: Date.now() }));
     }

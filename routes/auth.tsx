@@ -35,6 +35,8 @@ const NOTICES: Record<string, string> = {
   expired: "Your session has expired. Please sign in again.",
   password_reset:
     "Your password was changed and every session was signed out. Sign in with your new password.",
+  password_changed:
+    "Your password was just changed on another device, which signed you out here. Sign in with the new password.",
 };
 
 interface SignupValues {

@@ -22,6 +22,7 @@ import { describeUserAgent } from "../lib/user_agent.ts";
 import { breadcrumb } from "../lib/observability.ts";
 import {
   listSessions,
+  peekSession,
   revokeAllSessions,
   revokeSessionById,
   revokeSessionByToken,
@@ -242,9 +243,6 @@ export function sessionRoutes(): Hono<AppEnv> {
     if (!current) errors.current = "Enter your current password.";
     const problem = passwordProblem(password);
     if (problem) errors.password = problem;
-    else if (password === current) {
-      errors.password = "Choose a password different from your current one.";
-    }
     if (errors.current || errors.password) return await page(422, errors);
 
     const user = auth.user;
@@ -287,6 +285,10 @@ export function sessionRoutes(): Hono<AppEnv> {
       return await page(422, { current: "Your current password is incorrect." });
     }
     await releaseAttempt(kv, reservation);
+    // Only now is "the same as the current one" known to be about the real password.
+    if (password === current) {
+      return await page(422, { password: "Choose a password different from your current one." });
+    }
     const newHash = await hashPassword(password);
     const result = await changePassword(kv, user.id, {
       currentHash: user.passwordHash,
@@ -301,6 +303,14 @@ export function sessionRoutes(): Hono<AppEnv> {
       },
     });
     if (!result.ok) {
+      // Changed on another device at the same moment, which may have signed this one out:
+      // then say so on the sign-in page, not "reload" on a form this session can no longer use.
+      const still = await peekSession(kv, config, sessionToken(c));
+      if (!still.ok) {
+        clearSessionCookie(c);
+        const params = new URLSearchParams({ next: "/account/password", m: "password_changed" });
+        return c.redirect(`/login?${params}`, 303);
+      }
       return await page(
         422,
         {},

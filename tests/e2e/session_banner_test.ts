@@ -224,6 +224,44 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "absolute lifetime: the warning says the session ends (no 'Stay signed in'), then 'expired'",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withBrowser(async (browser) => {
+      const srv = await server({
+        sessionIdleTimeout: 120,
+        sessionAbsoluteLifetime: 7,
+        sessionTouchInterval: 1,
+        idleWarning: 4,
+        accessTokenTtl: 60,
+        refreshBuffer: 10,
+        eventsHeartbeat: 30,
+      });
+      try {
+        const context = await browser.newContext();
+        const page = await context.newPage();
+        await signUp(page, srv.url);
+        await page.waitForSelector(".status-banner-region[data-state=ending]", { timeout: 7000 });
+        const text = await banner(page).innerText();
+        assert.match(text, /this one ends in \d+ seconds?/);
+        assert.doesNotMatch(text, /inactivity/);
+        assert.equal(await page.locator(".status-banner button").count(), 0);
+        await page.waitForSelector(".status-banner-region[data-state=signed_out]", {
+          timeout: 8000,
+        });
+        assert.equal(await banner(page).getAttribute("data-reason"), "expired");
+        assert.match(await banner(page).innerText(), /Your session expired/);
+        await context.close();
+      } finally {
+        await srv.stop();
+        srv.kv.close();
+      }
+    }),
+});
+
+Deno.test({
   name: "session expiry end to end: idle warning, 'Stay signed in', then signed out for inactivity",
   sanitizeOps: false,
   sanitizeResources: false,

@@ -413,3 +413,50 @@ Deno.test("sessions: KV keeps an entry past its deadline so its reason is record
     t.close();
   }
 });
+
+Deno.test("password change: 'same as current' only once the current one is right; two devices at once", async () => {
+  const t = await testApp();
+  try {
+    const { email } = await t.signup();
+    // A wrong current password typed again as the new one: the answer is about the wrong one.
+    let res = await t.post("/account/password", {
+      current: "not-my-password-1",
+      password: "not-my-password-1",
+    });
+    assert.equal(res.status, 422);
+    let html = await res.text();
+    assert.match(html, /current password is incorrect/);
+    assert.doesNotMatch(html, /different from your current/);
+    // The right one, unchanged: now it is about the new password.
+    res = await t.post("/account/password", { current: GOOD_PASSWORD, password: GOOD_PASSWORD });
+    assert.equal(res.status, 422);
+    html = await res.text();
+    assert.match(html, /different from your current/);
+
+    // Two devices change it at the same moment: one wins; the other is signed out and told
+    // why on the sign-in page, never "reload and try again" on a form it can no longer use.
+    const phone = await secondDevice(t, email);
+    const change = (cookie: string, password: string) =>
+      t.app.request(`${t.origin}/account/password`, {
+        method: "POST",
+        headers: {
+          origin: t.origin,
+          cookie,
+          "content-type": "application/x-www-form-urlencoded",
+        },
+        body: new URLSearchParams({ current: GOOD_PASSWORD, password }),
+      });
+    const [a, b] = await Promise.all([
+      change(t.jar.header(), "laptop-passphrase-77"),
+      change(phone.header(), "phone-passphrase-88"),
+    ]);
+    const answers = [a, b].map((r) => [r.status, r.headers.get("location")]);
+    const won = answers.filter(([, l]) => l === "/account/sessions?m=password_changed");
+    assert.equal(won.length, 1, JSON.stringify(answers));
+    const lost = answers.find(([, l]) => l !== "/account/sessions?m=password_changed")!;
+    assert.equal(lost[0], 303, JSON.stringify(answers));
+    assert.match(String(lost[1]), /^\/login\?/);
+  } finally {
+    t.close();
+  }
+});
