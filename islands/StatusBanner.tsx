@@ -146,8 +146,7 @@ export default function StatusBanner(props: StatusBannerProps) {
       body = (
         <>
           <p>
-            Connection lost —{" "}
-            {view.retryAt - now > 500
+            Connection lost — {view.retryAt - now > 500
               ? `reconnecting in ${seconds(view.retryAt - now)} s.`
               : "reconnecting…"}
           </p>
