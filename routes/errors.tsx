@@ -10,9 +10,10 @@
  */
 import type { ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { Layout } from "../components/Layout.tsx";
+import { Layout, type PageContext } from "../components/Layout.tsx";
 import { type AppEnv, type Ctx, isApi, problem } from "../lib/http.ts";
-import { pageContext, renderPage } from "../lib/render.tsx";
+import { pageContext, pageContextWithUser, renderPage } from "../lib/render.tsx";
+import { sessionToken } from "../lib/auth.ts";
 import { ConflictError } from "../kv/db.ts";
 import { captureError } from "../lib/observability.ts";
 
@@ -72,9 +73,37 @@ const TEXT: Record<ErrorStatus, { title: string; message: string; code: string }
 export function errorResponse(c: Ctx, status: ErrorStatus, message?: string): Response {
   const t = TEXT[status];
   if (isApi(c)) return problem(c, status, t.code, message ?? t.message);
+  return errorPage(c, pageContext(c), status, message);
+}
+
+/**
+ * {@link errorResponse} with the signed-in person's header (name, workspace switcher) when
+ * the request carries a live session, so a 404 does not look like being signed out. For
+ * answers that need no data store (5xx keep the plain one).
+ */
+export async function errorResponseForUser(
+  c: Ctx,
+  status: ErrorStatus,
+  message?: string,
+): Promise<Response> {
+  const t = TEXT[status];
+  if (isApi(c)) return problem(c, status, t.code, message ?? t.message);
+  let page = pageContext(c);
+  if (sessionToken(c)) {
+    try {
+      page = await pageContextWithUser(c);
+    } catch {
+      // The header is a nicety: the error page itself must not fail.
+    }
+  }
+  return errorPage(c, page, status, message);
+}
+
+function errorPage(c: Ctx, page: PageContext, status: ErrorStatus, message?: string): Response {
+  const t = TEXT[status];
   return renderPage(
     c,
-    <Layout page={pageContext(c)} title={t.title} narrow>
+    <Layout page={page} title={t.title} narrow>
       <section class="card">
         <h1>{t.title}</h1>
         <p>{message ?? t.message}</p>
@@ -93,7 +122,7 @@ export function errorResponse(c: Ctx, status: ErrorStatus, message?: string): Re
 }
 
 /** Hono notFound handler. */
-export const notFound: NotFoundHandler<AppEnv> = (c) => errorResponse(c, 404);
+export const notFound: NotFoundHandler<AppEnv> = (c) => errorResponseForUser(c, 404);
 
 /** Hono error handler: known errors keep their status, the rest are logged and become 500. */
 export const onError: ErrorHandler<AppEnv> = (err, c) => {

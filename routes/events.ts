@@ -332,5 +332,10 @@ export function eventRoutes(): Hono<AppEnv> {
     return openStream(c, claims, index.value);
   });
 
+  app.all("/api/events", (c) => {
+    c.header("Allow", "GET, HEAD");
+    return problem(c, 405, "method_not_allowed", "Use GET for /api/events.");
+  });
+
   return app;
 }

@@ -15,7 +15,7 @@ import { getAuth, signInRequired } from "../lib/auth.ts";
 import { getWorkspaceForMember } from "../kv/workspaces.ts";
 import { buildWorkspaceExport } from "../kv/export.ts";
 import { addAuditEvent } from "../kv/audit.ts";
-import { errorResponse } from "./errors.tsx";
+import { errorResponse, errorResponseForUser } from "./errors.tsx";
 import { breadcrumb } from "../lib/observability.ts";
 
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
@@ -36,9 +36,13 @@ export function exportRoutes(): Hono<AppEnv> {
     const slug = c.req.param("slug");
     const kv = c.get("kv");
     const member = SLUG.test(slug) ? await getWorkspaceForMember(kv, slug, auth.user.id) : null;
-    if (!member) return errorResponse(c, 404);
+    if (!member) return await errorResponseForUser(c, 404);
     if (member.membership.role !== "owner" && member.membership.role !== "admin") {
-      return errorResponse(c, 403, "Only owners and admins can export this workspace.");
+      return await errorResponseForUser(
+        c,
+        403,
+        "Only owners and admins can export this workspace.",
+      );
     }
     const now = Date.now();
     const day = new Date(now).toISOString().slice(0, 10);

@@ -31,7 +31,7 @@ import {
 import { changePassword } from "../kv/users.ts";
 import { releaseAttempt, reserveAttempt, settleFailure } from "../kv/rate_limits.ts";
 import { sessionToken } from "../lib/auth.ts";
-import { errorResponse } from "./errors.tsx";
+import { errorResponse, errorResponseForUser } from "./errors.tsx";
 
 const NOTICES: Record<string, string> = {
   revoked: "That device has been signed out.",
@@ -200,7 +200,7 @@ export function sessionRoutes(): Hono<AppEnv> {
     const auth = await requireAuth(c);
     if (auth instanceof Response) return auth;
     const id = c.req.param("id");
-    if (!SESSION_ID.test(id)) return errorResponse(c, 404);
+    if (!SESSION_ID.test(id)) return await errorResponseForUser(c, 404);
     const kv = c.get("kv");
     if (id === auth.session.id) {
       const token = sessionToken(c);
@@ -210,7 +210,11 @@ export function sessionRoutes(): Hono<AppEnv> {
     }
     const done = await revokeSessionById(kv, auth.user.id, id, "revoked");
     if (!done) {
-      return errorResponse(c, 404, "That session has already ended, or is not yours.");
+      return await errorResponseForUser(
+        c,
+        404,
+        "That session has already ended, or is not yours.",
+      );
     }
     return c.redirect("/account/sessions?m=revoked", 303);
   });

@@ -211,5 +211,10 @@ export function tokenRoutes(): Hono<AppEnv> {
     return c.json(jwks);
   });
 
+  app.all("/api/token", (c) => {
+    c.header("Allow", "POST");
+    return problem(c, 405, "method_not_allowed", "Use POST for /api/token.");
+  });
+
   return app;
 }

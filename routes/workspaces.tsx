@@ -32,7 +32,7 @@ import {
   userWorkspaceHints,
   type Workspace,
 } from "../kv/workspaces.ts";
-import { errorResponse } from "./errors.tsx";
+import { errorResponse, errorResponseForUser } from "./errors.tsx";
 import { landingPath } from "./auth.tsx";
 import { verificationRequiredPage } from "./verify_email.tsx";
 
@@ -222,7 +222,7 @@ export function workspaceRoutes(): Hono<AppEnv> {
     const slug = c.req.param("slug");
     const loaded = await loadWorkspaceView(c, SLUG.test(slug) ? slug : "-");
     if (!loaded.ok) return signInRequired(c, loaded.reason);
-    if (!loaded.view) return errorResponse(c, 404);
+    if (!loaded.view) return await errorResponseForUser(c, 404);
     // EMAIL_VERIFICATION_REQUIRED: an unconfirmed address opens only its personal workspace.
     if (
       c.get("config").emailVerificationRequired && !loaded.view.user.emailVerifiedAt &&

@@ -256,3 +256,53 @@ Deno.test("login: an unknown email costs a password hash too (dummy verify)", as
     t.close();
   }
 });
+
+Deno.test("error pages keep the signed-in header: a 404 never looks like being signed out", async () => {
+  const t = await testApp();
+  try {
+    await t.signup("nia@example.com", "Nia");
+    for (
+      const path of [
+        "/nope",
+        "/w/does-not-exist",
+        "/account/sessions/01aaaaaaaaaaaaaaaaaaaaaaaa/revoke",
+      ]
+    ) {
+      const res = path.endsWith("/revoke")
+        ? await t.request(path, { method: "POST", headers: { origin: t.origin } })
+        : await t.request(path);
+      assert.equal(res.status, 404, path);
+      const html = await res.text();
+      assert.match(html, /Sign out<\/button>/, path);
+      assert.doesNotMatch(html, /Create account/, path);
+    }
+    // Signed out, the same 404 offers sign-in.
+    t.jar.cookies.clear();
+    const html = await (await t.request("/nope")).text();
+    assert.match(html, /Create account/);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("API routes answer a wrong method with 405 and Allow, in JSON", async () => {
+  const t = await testApp();
+  try {
+    for (
+      const [method, path, allow] of [
+        ["GET", "/api/token", "POST"],
+        ["PUT", "/api/token", "POST"],
+        ["DELETE", "/api/token", "POST"],
+        ["POST", "/api/events", "GET, HEAD"],
+        ["DELETE", "/api/events", "GET, HEAD"],
+      ]
+    ) {
+      const res = await t.request(path, { method, headers: { origin: t.origin } });
+      assert.equal(res.status, 405, `${method} ${path}`);
+      assert.equal(res.headers.get("allow"), allow);
+      assert.equal((await res.json()).error, "method_not_allowed");
+    }
+  } finally {
+    t.close();
+  }
+});
