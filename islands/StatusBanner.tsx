@@ -103,6 +103,26 @@ export default function StatusBanner(props: StatusBannerProps) {
     return () => k.dispose();
   }, []);
 
+  // Focus inside the banner (on "Stay signed in" or "Retry now") must not fall to <body> when
+  // the banner hides: it moves to the page's main content, where reading continues.
+  const region = useRef<HTMLDivElement>(null);
+  const focusInside = useRef(false);
+  useEffect(() => {
+    const onFocusIn = (e: FocusEvent) => {
+      focusInside.current = !!region.current?.contains(e.target as Node);
+    };
+    document.addEventListener("focusin", onFocusIn);
+    return () => document.removeEventListener("focusin", onFocusIn);
+  }, []);
+  useEffect(() => {
+    if (!focusInside.current) return;
+    const active = document.activeElement;
+    if (active && active !== document.body && region.current?.contains(active)) return;
+    if (active && active !== document.body) return; // focus already went somewhere useful
+    focusInside.current = false;
+    document.getElementById("main")?.focus();
+  }, [view]);
+
   // A countdown needs a clock; everything else does not.
   const ticking = view.kind === "idle" || view.kind === "ending" || view.kind === "reconnecting";
   useEffect(() => {
@@ -201,6 +221,7 @@ export default function StatusBanner(props: StatusBannerProps) {
   const said = announcement(view, now);
   return (
     <div
+      ref={region}
       class="status-banner-region"
       data-state={view.kind}
       data-reason={view.kind === "signed_out" ? view.reason : undefined}

@@ -75,6 +75,7 @@ async function readOptions(
     if (workspace !== undefined && (typeof workspace !== "string" || !SLUG.test(workspace))) {
       return { ok: false };
     }
+    if (body.stayActive !== undefined && typeof body.stayActive !== "boolean") return { ok: false };
     return { ok: true, workspace, stayActive: body.stayActive === true };
   } catch {
     return { ok: false };

@@ -170,7 +170,7 @@ export function renderMail(content: MailContent): RenderedMail {
         subject: `Your ${PRODUCT} password was changed`,
         heading: "Your password was changed",
         lines: [
-          `The password of your ${PRODUCT} account was just changed, and every session was signed out.`,
+          `The password of your ${PRODUCT} account was just changed, and every other session was signed out (the device that changed it stays signed in).`,
         ],
         action: { label: "Reset your password", url: content.forgotUrl },
         footer: "If this was you, there is nothing to do. " + NOT_YOU_CHANGED,

@@ -291,11 +291,15 @@ Deno.test({
           await banner(page).innerText(),
           /signed out in \d+ seconds? for inactivity/,
         );
-        await page.click(".status-banner button:has-text('Stay signed in')");
+        // By keyboard: focus the button, press Enter; when the banner hides, focus goes to the
+        // page's main content, not to <body>.
+        await page.focus(".status-banner button:has-text('Stay signed in')");
+        await page.keyboard.press("Enter");
         await page.waitForSelector(".status-banner-region[data-state=hidden]", {
           timeout: 2000,
           state: "attached",
         });
+        assert.equal(await page.evaluate(() => document.activeElement?.id), "main");
 
         // Now do nothing: the warning comes back, then the server ends the session.
         await page.waitForSelector(".status-banner-region[data-state=signed_out]", {

@@ -460,3 +460,24 @@ Deno.test("password change: 'same as current' only once the current one is right
     t.close();
   }
 });
+
+Deno.test("sessions page names each device in its button; token options are typed strictly", async () => {
+  const t = await testApp();
+  try {
+    const { email } = await t.signup();
+    await secondDevice(t, email);
+    const html = await (await t.request("/account/sessions")).text();
+    assert.match(
+      html,
+      /Sign out this device<span class="visually-hidden">: [^<]+, 198\.51\.100\.7, last seen [^<]+<\/span>/,
+    );
+    const res = await t.request("/api/token", {
+      method: "POST",
+      headers: { origin: t.origin, "content-type": "application/json" },
+      body: JSON.stringify({ stayActive: "yes" }),
+    });
+    assert.equal(res.status, 400);
+  } finally {
+    t.close();
+  }
+});
