@@ -95,8 +95,10 @@ function SessionsPage(
                   >
                     <button type="submit" class="button small">
                       {s.id === currentId ? "Sign out" : "Sign out this device"}
-                      {/* Each button names its device for screen readers (one row's button
-                          otherwise sounds like every other's). */}
+                      {
+                        /* Each button names its device for screen readers (one row's button
+                          otherwise sounds like every other's). */
+                      }
                       <span class="visually-hidden">
                         {`: ${describeUserAgent(s.userAgent)}, ${s.ip}, last seen ${
                           when(s.lastSeenAt)
