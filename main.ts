@@ -12,7 +12,7 @@ import { type Config, ConfigError, loadConfig } from "./lib/config.ts";
 import { openKv } from "./kv/db.ts";
 import { loadAssets } from "./lib/assets.ts";
 import { createApp } from "./app.ts";
-import { hasher, setHashingPriority } from "./lib/password.ts";
+import { hasher, setHashingPriority, setHashingThreads } from "./lib/password.ts";
 import { startQueueListener } from "./cron/queue.ts";
 import { initObservability } from "./lib/observability.ts";
 import { closeEventStreams } from "./routes/events.ts";
@@ -45,6 +45,7 @@ try {
 }
 
 setHashingPriority(config.passwordHashPriority);
+setHashingThreads(config.passwordHashThreads);
 const assets = await loadAssets();
 const app = createApp({ config, kv, assets });
 startQueueListener({ kv, config });

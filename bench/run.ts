@@ -14,7 +14,8 @@
  *   the target's ratio), then again with the same probe running beside them (its p99).
  *
  * Flags: `--quick` (one round), `--rounds=N` (default 3), `--slice=S` (seconds per round,
- * default 2), `--tool=wrk|deno`, `--priority=idle|low|normal` (PASSWORD_HASH_PRIORITY).
+ * default 2), `--tool=wrk|deno`, `--priority=idle|low|normal` (PASSWORD_HASH_PRIORITY),
+ * `--threads=N` (PASSWORD_HASH_THREADS; default one per core but one).
  *
  * @example
  * ```sh
@@ -27,7 +28,8 @@ import { testConfig } from "../lib/config.ts";
 import { loadAssets } from "../lib/assets.ts";
 import { openKv } from "../kv/db.ts";
 import * as keys from "../kv/keys.ts";
-import { hasher, setHashingPriority, verifyPassword } from "../lib/password.ts";
+import { hasher, setHashingPriority, setHashingThreads, verifyPassword } from "../lib/password.ts";
+import { defaultHashThreads } from "../lib/config.ts";
 import { type LoadResult, type LoadSpec, type LoadTool, pickLoadTool, runLoad } from "./load.ts";
 import { BENCH_PASSWORD, prepareFixture, startApp, startCeiling, startFloor } from "./servers.tsx";
 
@@ -57,11 +59,19 @@ interface Options {
   tool?: string;
   /** PASSWORD_HASH_PRIORITY for the hashing threads. */
   priority: "idle" | "low" | "normal";
+  /** PASSWORD_HASH_THREADS: the hashing pool's size. */
+  threads: number;
 }
 
 function parseArgs(args: string[]): Options {
   const quick = args.includes("--quick");
-  const opts: Options = { rounds: quick ? 1 : 3, slice: 2, warmup: 1, priority: "idle" };
+  const opts: Options = {
+    rounds: quick ? 1 : 3,
+    slice: 2,
+    warmup: 1,
+    priority: "idle",
+    threads: defaultHashThreads(),
+  };
   for (const a of args) {
     const [k, v] = a.split("=");
     const n = Math.round(Number(v));
@@ -70,10 +80,11 @@ function parseArgs(args: string[]): Options {
     else if (k === "--tool" && (v === "wrk" || v === "deno")) opts.tool = v;
     else if (k === "--priority" && (v === "idle" || v === "low" || v === "normal")) {
       opts.priority = v;
-    } else if (k !== "--quick") {
+    } else if (k === "--threads" && n >= 1 && n <= 256) opts.threads = n;
+    else if (k !== "--quick") {
       console.error(
         `unknown argument ${a}; use --quick, --rounds=1..20, --slice=1..30 (s), --tool=wrk|deno, ` +
-          `--priority=idle|low|normal`,
+          `--priority=idle|low|normal, --threads=1..256`,
       );
       Deno.exit(2);
     }
@@ -186,6 +197,7 @@ async function main() {
   });
   const assets = await loadAssets();
   setHashingPriority(opts.priority);
+  setHashingThreads(opts.threads);
   const hashName = (await hasher()).name;
 
   const ceiling = startCeiling();

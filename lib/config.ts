@@ -47,6 +47,8 @@ export interface Config {
   signupRateLimitWindow: number;
   /** Scheduling priority of the password-hashing threads (see lib/password.ts). */
   passwordHashPriority: "idle" | "low" | "normal";
+  /** argon2id worker threads (PASSWORD_HASH_THREADS; default: one per core but one). */
+  passwordHashThreads: number;
   /** Largest request body accepted, bytes. */
   bodyLimit: number;
   /** Version string reported by /health. */
@@ -103,6 +105,14 @@ function str(env: Env, name: string): string | undefined {
   if (v === undefined) return undefined;
   const t = v.trim();
   return t === "" ? undefined : t;
+}
+
+/**
+ * One argon2id thread per core but one, at least one: the event loop keeps a core to itself
+ * (argon2id's 19 MiB working set on every core slows every request 2–3×, even at idle priority).
+ */
+export function defaultHashThreads(cores = navigator.hardwareConcurrency || 1): number {
+  return Math.max(1, cores - 1);
 }
 
 function int(env: Env, name: string, def: number, min: number, max: number): number {
@@ -207,6 +217,7 @@ export function loadConfig(env: Env): Config {
     signupRateLimitWindow: int(env, "SIGNUP_RATE_LIMIT_WINDOW", 3600, 1, 30 * DAY),
     trustProxy: bool(env, "TRUST_PROXY", false),
     passwordHashPriority: oneOf(env, "PASSWORD_HASH_PRIORITY", "idle", ["idle", "low", "normal"]),
+    passwordHashThreads: int(env, "PASSWORD_HASH_THREADS", defaultHashThreads(), 1, 256),
     bodyLimit: int(env, "BODY_LIMIT", 64 * 1024, 1024, 100 * 1024 * 1024),
     version: str(env, "APP_VERSION") ?? "0.1.0",
     ...sessionTokenConfig(env, sessionIdleTimeout),

@@ -1,12 +1,12 @@
 /**
  * Password rules and argon2id hashing (OWASP: m=19456 KiB, t=2, p=1).
  *
- * Hashing runs off the event loop: in a pool of worker threads (one per core) running
- * `@node-rs/argon2` at the lowest thread priority, so sign-ins use every idle core yet a
- * page request never waits behind a hash for a CPU. Where workers cannot start, the
- * addon's own thread pool is used (at most cores − 1 hashes at once, one core left for
- * the event loop); where native addons cannot load, `hash-wasm` takes over (same PHC
- * strings, verified by either).
+ * Hashing runs off the event loop: in a pool of worker threads (PASSWORD_HASH_THREADS, by default
+ * one per core but one, so the event loop keeps a core to itself) running `@node-rs/argon2` at
+ * the lowest thread priority, so a page request never waits behind a hash for a CPU. Where
+ * workers cannot start, the addon's own thread pool is used (at most cores − 1 hashes at once,
+ * one core left for the event loop); where native addons cannot load, `hash-wasm` takes over
+ * (same PHC strings, verified by either).
  *
  * @example
  * ```ts
@@ -18,6 +18,7 @@
 import { dictionary } from "@zxcvbn-ts/language-common";
 import { Worker } from "node:worker_threads";
 import type { HashReply, HashRequest } from "./password_worker.ts";
+import { defaultHashThreads } from "./config.ts";
 
 /** argon2id parameters (OWASP ASVS 5.0 / Password Storage Cheat Sheet). */
 export const ARGON2 = { memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
@@ -37,6 +38,23 @@ let hashingPriority: "idle" | "low" | "normal" = "idle";
  */
 export function setHashingPriority(priority: "idle" | "low" | "normal"): void {
   hashingPriority = priority;
+}
+
+let hashingThreads = defaultHashThreads();
+
+/**
+ * Sets how many argon2id worker threads the pool runs (PASSWORD_HASH_THREADS), before the
+ * first hash. The default, one per core but one, keeps a core for the event loop: hashing on
+ * every core gives more sign-ins per second, but makes every other request 2–3× slower while
+ * it runs (caches thrashed), whatever its priority.
+ *
+ * @example
+ * ```ts
+ * setHashingThreads(config.passwordHashThreads);
+ * ```
+ */
+export function setHashingThreads(threads: number): void {
+  hashingThreads = Math.max(1, Math.floor(threads));
 }
 
 /** Shortest and longest password accepted, in characters. */
@@ -87,7 +105,7 @@ const WORKER_QUEUE_DEPTH = 2;
  * for the next worker with room. A worker that dies fails its requests and is replaced.
  */
 async function workerHasher(): Promise<Hasher> {
-  const size = Math.max(1, navigator.hardwareConcurrency || 1);
+  const size = hashingThreads;
   const url = new URL("./password_worker.ts", import.meta.url);
   type Job = { request: Omit<HashRequest, "id">; resolve(r: HashReply): void };
   const queue: Job[] = [];

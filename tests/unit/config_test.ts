@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError, loadConfig } from "../../lib/config.ts";
+import { ConfigError, defaultHashThreads, loadConfig } from "../../lib/config.ts";
 
 Deno.test("config: defaults for the embedded set-up", () => {
   const c = loadConfig({});
@@ -74,4 +74,15 @@ Deno.test("config: PASSWORD_HASH_PRIORITY is idle, low or normal", () => {
     () => loadConfig({ PASSWORD_HASH_PRIORITY: "high" }),
     /PASSWORD_HASH_PRIORITY must be one of/,
   );
+});
+
+Deno.test("config: PASSWORD_HASH_THREADS defaults to one per core but one, and is bounded", () => {
+  const expected = Math.max(1, (navigator.hardwareConcurrency || 1) - 1);
+  assert.equal(loadConfig({}).passwordHashThreads, expected);
+  assert.equal(loadConfig({ PASSWORD_HASH_THREADS: "2" }).passwordHashThreads, 2);
+  assert.equal(defaultHashThreads(1), 1);
+  assert.equal(defaultHashThreads(2), 1);
+  assert.equal(defaultHashThreads(8), 7);
+  assert.throws(() => loadConfig({ PASSWORD_HASH_THREADS: "0" }), /PASSWORD_HASH_THREADS/);
+  assert.throws(() => loadConfig({ PASSWORD_HASH_THREADS: "two" }), /PASSWORD_HASH_THREADS/);
 });

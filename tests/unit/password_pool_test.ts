@@ -83,3 +83,27 @@ Deno.test("a worker that dies fails only the jobs it held, and a new worker take
   const phc = await hashPassword("still-works-after-a-crash");
   assert.equal(await verifyPassword(phc, "still-works-after-a-crash"), true);
 });
+
+Deno.test("PASSWORD_HASH_THREADS sizes the pool (set before the first hash)", async () => {
+  const module = new URL("../../lib/password.ts", import.meta.url).href;
+  for (const threads of [1, 3]) {
+    const code = `import { hasher, setHashingThreads, verifyPassword } from ${
+      JSON.stringify(module)
+    };
+setHashingThreads(${threads});
+const h = await hasher();
+console.log(h.name);`;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--ext=ts", code],
+      cwd: new URL("../../", import.meta.url).pathname,
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert.match(
+      new TextDecoder().decode(out.stdout),
+      new RegExp(`in ${threads} worker thread${threads === 1 ? "" : "s"}`),
+    );
+  }
+});
