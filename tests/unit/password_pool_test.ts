@@ -4,6 +4,19 @@
 import assert from "node:assert/strict";
 import { hasher, hashPassword, verifyPassword } from "../../lib/password.ts";
 
+/** Runs `code` in a fresh Deno process (its own pool) from the project root; returns stdout. */
+async function runScript(code: string): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", code],
+    cwd: new URL("../../", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return new TextDecoder().decode(out.stdout);
+}
+
 Deno.test("argon2 runs in a pool of low-priority worker threads on Linux", async () => {
   const h = await hasher();
   assert.match(h.name, /worker thread/);
@@ -41,15 +54,7 @@ Deno.test("a script awaiting a hash gets it and then exits (idle workers hold no
   const code = `import { hashPassword } from ${JSON.stringify(module)};
 await new Promise((r) => setTimeout(r, 10));
 console.log((await hashPassword("quiet-lantern-48-orchard")).slice(0, 9));`;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--ext=ts", code],
-    cwd: new URL("../../", import.meta.url).pathname,
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(60_000),
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  assert.equal(new TextDecoder().decode(out.stdout).trim(), "$argon2id");
+  assert.equal((await runScript(code)).trim(), "$argon2id");
 });
 
 Deno.test("a worker that dies fails only the jobs it held, and a new worker takes its place", async () => {
@@ -87,22 +92,12 @@ Deno.test("a worker that dies fails only the jobs it held, and a new worker take
 Deno.test("PASSWORD_HASH_THREADS sizes the pool (set before the first hash)", async () => {
   const module = new URL("../../lib/password.ts", import.meta.url).href;
   for (const threads of [1, 3]) {
-    const code = `import { hasher, setHashingThreads, verifyPassword } from ${
-      JSON.stringify(module)
-    };
+    const code = `import { hasher, setHashingThreads } from ${JSON.stringify(module)};
 setHashingThreads(${threads});
 const h = await hasher();
 console.log(h.name);`;
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["eval", "--ext=ts", code],
-      cwd: new URL("../../", import.meta.url).pathname,
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(60_000),
-    }).output();
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
     assert.match(
-      new TextDecoder().decode(out.stdout),
+      await runScript(code),
       new RegExp(`in ${threads} worker thread${threads === 1 ? "" : "s"}`),
     );
   }
