@@ -8,8 +8,10 @@
  * keeps it ({@link settleFailure}). A refusal caused only by attempts still in flight is
  * reported as `busy` (try again in seconds), not as too many failures.
  *
- * A counter is `[used, pending]`: slots taken in the window, and how many of those are still
- * in flight (a bare number, from earlier versions, is `[n, 0]`).
+ * A counter is `[used, inFlight]`: slots taken in the window, and the start times of those still
+ * in flight. An in-flight slot older than {@link STALE_IN_FLIGHT_MS} belonged to a process that
+ * died mid-attempt: it is freed (an attempt that never finished is not a failure, and must not
+ * leave the account "busy"). A bare number, from earlier versions, is `[n, []]`.
  *
  * @example
  * ```ts
@@ -28,8 +30,11 @@ export interface LimitSubject {
   subject: string;
 }
 
-/** A stored counter: slots used in the window, and how many of those are still in flight. */
-type Counter = [used: number, pending: number];
+/** A stored counter: slots used in the window, and the start times (ms) of those in flight. */
+type Counter = [used: number, inFlight: number[]];
+
+/** An attempt in flight longer than this was lost with its process (a check takes < 1 s). */
+export const STALE_IN_FLIGHT_MS = 2 * 60_000;
 
 /** Seconds a `busy` refusal asks the client to wait: attempts in flight end within that. */
 export const BUSY_RETRY_SECONDS = 2;
@@ -40,6 +45,8 @@ export interface Held {
   windowEnd: number;
   /** Whether the slots are in flight until settled (`pending: true` at reserve time). */
   pending: boolean;
+  /** When the slots were taken (marks them in the counters' in-flight lists). */
+  at: number;
   /** The counters as this reservation left them (for {@link addRelease}). */
   taken?: { values: Counter[]; versionstamp: string };
 }
@@ -77,9 +84,19 @@ function windowOf(windowSeconds: number, now: number) {
   return { start, end: start + ms };
 }
 
-function counterOf(value: unknown): Counter {
-  if (Array.isArray(value)) return [Number(value[0]) || 0, Number(value[1]) || 0];
-  return [typeof value === "number" ? value : 0, 0];
+/** Reads a stored counter as of `now`: in-flight slots gone stale are freed. */
+function counterOf(value: unknown, now: number): Counter {
+  if (!Array.isArray(value)) return [typeof value === "number" ? value : 0, []];
+  const used = Number(value[0]) || 0;
+  const inFlight = Array.isArray(value[1]) ? value[1].filter((t) => typeof t === "number") : [];
+  const live = inFlight.filter((t) => now - t < STALE_IN_FLIGHT_MS);
+  return [Math.max(0, used - (inFlight.length - live.length)), live];
+}
+
+/** The in-flight list without one entry for `at` (this reservation's). */
+function without(inFlight: number[], at: number): number[] {
+  const i = inFlight.indexOf(at);
+  return i < 0 ? inFlight : [...inFlight.slice(0, i), ...inFlight.slice(i + 1)];
 }
 
 /**
@@ -102,8 +119,8 @@ export async function reserveAttempt(
   for (let i = 0; i < 20; i++) {
     const all = await kv.getMany<unknown[]>([...counterKeys, ...alsoRead]);
     const entries = all.slice(0, counterKeys.length);
-    const counters = entries.map((e) => counterOf(e.value));
-    if (counters.some(([used, inFlight]) => used - inFlight >= max)) {
+    const counters = entries.map((e) => counterOf(e.value, now));
+    if (counters.some(([used, inFlight]) => used - inFlight.length >= max)) {
       return { ok: false, reason: "limit", retryAfter: Math.max(1, Math.ceil((end - now) / 1000)) };
     }
     if (counters.some(([used]) => used >= max)) {
@@ -112,7 +129,7 @@ export async function reserveAttempt(
     const op = kv.atomic();
     const values = counters.map(([used, inFlight]): Counter => [
       used + 1,
-      inFlight + (pending ? 1 : 0),
+      pending ? [...inFlight, now] : inFlight,
     ]);
     entries.forEach((e, j) => op.check(e).set(e.key, values[j], { expireIn: end - now + 60_000 }));
     const res = await op.commit();
@@ -122,6 +139,7 @@ export async function reserveAttempt(
         keys: counterKeys,
         windowEnd: end,
         pending,
+        at: now,
         taken: { values, versionstamp: res.versionstamp },
         alsoRead: all.slice(counterKeys.length),
       };
@@ -132,8 +150,10 @@ export async function reserveAttempt(
 }
 
 /** One counter after a success: its slot back (and out of flight, when it was pending). */
-function released([used, inFlight]: Counter, pending: boolean): Counter {
-  return [Math.max(0, used - 1), Math.max(0, inFlight - (pending ? 1 : 0))];
+function released([used, inFlight]: Counter, held: Held): Counter {
+  // A slot that went stale was freed already: nothing more to give back.
+  if (held.pending && !inFlight.includes(held.at)) return [used, inFlight];
+  return [Math.max(0, used - 1), held.pending ? without(inFlight, held.at) : inFlight];
 }
 
 /**
@@ -153,11 +173,17 @@ export function addRelease(op: Deno.AtomicOperation, reservation: Held, now = Da
   const { values, versionstamp } = reservation.taken;
   const expireIn = Math.max(1000, reservation.windowEnd - now + 60_000);
   reservation.keys.forEach((key, i) => {
-    op.check({ key, versionstamp }).set(key, released(values[i], reservation.pending), {
+    op.check({ key, versionstamp }).set(key, released(values[i], reservation), {
       expireIn,
     });
   });
   return true;
+}
+
+/** Whether a stored value is exactly this counter (nothing stale left to prune). */
+function sameStored(value: unknown, c: Counter): boolean {
+  return Array.isArray(value) && value[0] === c[0] && Array.isArray(value[1]) &&
+    value[1].length === c[1].length;
 }
 
 /** Changes every counter of a reservation in one atomic, re-reading and retrying on conflict. */
@@ -174,9 +200,9 @@ async function updateCounters(
     let changes = 0;
     for (const e of entries) {
       if (e.value === null) continue; // expired with its window: nothing to give back
-      const before = counterOf(e.value);
+      const before = counterOf(e.value, now);
       const after = change(before);
-      if (after[0] === before[0] && after[1] === before[1]) continue;
+      if (after[0] === before[0] && after[1] === before[1] && sameStored(e.value, before)) continue;
       op.check(e).set(e.key, after, { expireIn });
       changes++;
     }
@@ -186,7 +212,7 @@ async function updateCounters(
 
 /** Gives back one slot on each counter taken by {@link reserveAttempt} (a success). */
 export function releaseAttempt(kv: Deno.Kv, reservation: Held, now = Date.now()): Promise<void> {
-  return updateCounters(kv, reservation, (c) => released(c, reservation.pending), now);
+  return updateCounters(kv, reservation, (c) => released(c, reservation), now);
 }
 
 /**
@@ -202,7 +228,7 @@ export async function settleFailure(
   await updateCounters(
     kv,
     reservation,
-    ([used, inFlight]) => [used, Math.max(0, inFlight - 1)],
+    ([used, inFlight]) => [used, without(inFlight, reservation.at)],
     now,
   );
 }
@@ -215,5 +241,5 @@ export async function attemptsUsed(
   now = Date.now(),
 ): Promise<number> {
   const { start } = windowOf(windowSeconds, now);
-  return counterOf((await kv.get(keys.rateLimit(s.bucket, s.subject, start))).value)[0];
+  return counterOf((await kv.get(keys.rateLimit(s.bucket, s.subject, start))).value, now)[0];
 }

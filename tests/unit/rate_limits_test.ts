@@ -6,6 +6,7 @@ import {
   releaseAttempt,
   reserveAttempt,
   settleFailure,
+  STALE_IN_FLIGHT_MS,
 } from "../../kv/rate_limits.ts";
 
 const subjects = [
@@ -149,6 +150,35 @@ Deno.test("counters stored as plain numbers (earlier versions) read as settled s
     assert.equal(!refused.ok && refused.reason, "limit");
     await releaseAttempt(kv, { ...first, pending: false });
     assert.equal(await attemptsUsed(kv, subjects[0], 900, now), 4);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("slots left in flight by a process that died free themselves, never a lockout", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const t0 = Date.now();
+    const s = [subjects[0]];
+    // Three correct sign-ins are being checked when the process is killed: nobody settles them.
+    for (let i = 0; i < 3; i++) {
+      assert.ok((await reserveAttempt(kv, s, 3, 900, { now: t0, pending: true })).ok);
+    }
+    // Right after the restart: honestly "busy" (they might still be running somewhere)...
+    const soon = await reserveAttempt(kv, s, 3, 900, { now: t0 + 1000, pending: true });
+    assert.equal(!soon.ok && soon.reason, "busy");
+    // ...but once they are older than any real check, their slots are free again.
+    const later = t0 + STALE_IN_FLIGHT_MS + 1000;
+    assert.equal(await attemptsUsed(kv, s[0], 900, later), 0);
+    const again = await reserveAttempt(kv, s, 3, 900, { now: later, pending: true });
+    assert.ok(again.ok);
+    await releaseAttempt(kv, again, later);
+    assert.equal(await attemptsUsed(kv, s[0], 900, later), 0);
+    // Settled failures do not go stale: they count until the window ends.
+    const failed = await reserveAttempt(kv, s, 3, 900, { now: later, pending: true });
+    assert.ok(failed.ok);
+    await settleFailure(kv, failed, later);
+    assert.equal(await attemptsUsed(kv, s[0], 900, later + STALE_IN_FLIGHT_MS * 2), 1);
   } finally {
     kv.close();
   }
