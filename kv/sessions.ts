@@ -346,11 +346,14 @@ export async function revokeSessionByToken(
   kv: Deno.Kv,
   token: string,
   reason: RevocationReason | ((s: Session) => RevocationReason) = "logout",
+  policy?: SessionPolicy,
 ): Promise<Session | null> {
   const tokenHash = sha256Hex(token);
   const entry = await kv.get<Session>(keys.session(tokenHash));
   if (!entry.value) return null;
-  const why = typeof reason === "function" ? reason(entry.value) : reason;
+  // A session already past its deadline ended by itself: record that, not this revocation.
+  const expired = policy ? sessionExpiry(policy, entry.value) : null;
+  const why = expired ?? (typeof reason === "function" ? reason(entry.value) : reason);
   await endSession(kv, tokenHash, entry as Deno.KvEntry<Session>, why);
   return entry.value;
 }
@@ -368,15 +371,60 @@ export async function revokeSessionById(
   userId: string,
   sessionId: string,
   reason: RevocationReason = "revoked",
+  policy?: SessionPolicy,
 ): Promise<boolean> {
   const idx = await kv.get<string>(keys.userSession(userId, sessionId));
   if (!idx.value) return false;
   const now = Date.now();
+  if (policy) {
+    // Past its deadline, it had already ended: record why, and report it as not revoked here.
+    const entry = await kv.get<Session>(keys.session(idx.value));
+    const expired = entry.value ? sessionExpiry(policy, entry.value, now) : null;
+    if (expired) {
+      await endSession(kv, idx.value, entry as Deno.KvEntry<Session>, expired, now);
+      return false;
+    }
+  }
   const op = addSessionRevocation(kv.atomic(), userId, sessionId, idx.value, reason, now);
   addRevocationEvent(op, userId, [sessionId], reason, now);
   const res = await op.check(idx).commit();
   if (res.ok) noteRevocation(userId, reason, 1);
   return res.ok;
+}
+
+/**
+ * Ends, with their own reason (`idle_timeout` / `expired`), a user's sessions that are past their
+ * deadline but still kept in KV — before a mass revocation, so it does not record
+ * "signed out everywhere" or "password changed" for sessions that had already ended.
+ *
+ * @example
+ * ```ts
+ * await endExpiredSessions(kv, config, userId);
+ * await revokeAllSessions(kv, userId, currentSessionId, "signed_out_everywhere");
+ * ```
+ */
+export async function endExpiredSessions(
+  kv: Deno.Kv,
+  policy: SessionPolicy,
+  userId: string,
+  now = Date.now(),
+): Promise<number> {
+  const hashes: string[] = [];
+  for await (const e of kv.list<string>({ prefix: keys.userSessions(userId) })) {
+    hashes.push(e.value);
+  }
+  let ended = 0;
+  for (let i = 0; i < hashes.length; i += 10) {
+    const batch = hashes.slice(i, i + 10);
+    const entries = await kv.getMany<Session[]>(batch.map(keys.session));
+    for (const [j, e] of entries.entries()) {
+      const expired = e.value ? sessionExpiry(policy, e.value, now) : null;
+      if (expired && await endSession(kv, batch[j], e as Deno.KvEntry<Session>, expired, now)) {
+        ended++;
+      }
+    }
+  }
+  return ended;
 }
 
 /** Sessions revoked per atomic by {@link revokeAllSessions} (3 mutations each, plus the event). */

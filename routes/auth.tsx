@@ -287,7 +287,7 @@ export function authRoutes(): Hono<AppEnv> {
     await reserveAddressMail(kv, config, email.key);
     const old = sessionToken(c);
     // Other tabs of the old account must learn why: this browser is now someone else.
-    if (old) await revokeSessionByToken(kv, old, () => "switched_account");
+    if (old) await revokeSessionByToken(kv, old, () => "switched_account", config);
     setSessionCookie(c, result.session.token);
     return c.redirect(
       next !== "/" ? next : `/w/${encodeURIComponent(result.workspace.slug)}`,
@@ -395,6 +395,7 @@ export function authRoutes(): Hono<AppEnv> {
         kv,
         old,
         (s) => s.userId === user.id ? "logout" : "switched_account",
+        config,
       );
     }
     // A success is not a failure: the slots go back in the same atomic as the new session
@@ -413,7 +414,7 @@ export function authRoutes(): Hono<AppEnv> {
 
   app.post("/logout", async (c) => {
     const token = sessionToken(c);
-    if (token) await revokeSessionByToken(c.get("kv"), token);
+    if (token) await revokeSessionByToken(c.get("kv"), token, "logout", c.get("config"));
     clearSessionCookie(c);
     return c.redirect("/login?m=signed_out", 303);
   });

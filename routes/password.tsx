@@ -35,7 +35,7 @@ import {
   resetPassword,
   type TokenFailure,
 } from "../kv/email_tokens.ts";
-import { revokeAllSessions } from "../kv/sessions.ts";
+import { endExpiredSessions, revokeAllSessions } from "../kv/sessions.ts";
 import { breadcrumb } from "../lib/observability.ts";
 import { errorResponse } from "./errors.tsx";
 
@@ -249,6 +249,8 @@ export function passwordRoutes(): Hono<AppEnv> {
       });
     });
     if (!result.ok) return failurePage(c, result.reason);
+    // Sessions that had already ended keep their own reason, not "password changed".
+    await endExpiredSessions(kv, config, result.user.id);
     const revoked = await revokeAllSessions(kv, result.user.id, undefined, "password_changed");
     breadcrumb("auth", "password reset", { userId: result.user.id, sessionsRevoked: revoked });
     clearResetCookie(c);

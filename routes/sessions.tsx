@@ -21,6 +21,7 @@ import { hashPassword, passwordProblem, verifyPassword } from "../lib/password.t
 import { describeUserAgent } from "../lib/user_agent.ts";
 import { breadcrumb } from "../lib/observability.ts";
 import {
+  endExpiredSessions,
   listSessions,
   peekSession,
   revokeAllSessions,
@@ -201,6 +202,7 @@ export function sessionRoutes(): Hono<AppEnv> {
   app.post("/account/sessions/revoke-others", async (c) => {
     const auth = await requireAuth(c);
     if (auth instanceof Response) return auth;
+    await endExpiredSessions(c.get("kv"), c.get("config"), auth.user.id);
     await revokeAllSessions(c.get("kv"), auth.user.id, auth.session.id, "signed_out_everywhere");
     return c.redirect("/account/sessions?m=revoked_others", 303);
   });
@@ -213,11 +215,11 @@ export function sessionRoutes(): Hono<AppEnv> {
     const kv = c.get("kv");
     if (id === auth.session.id) {
       const token = sessionToken(c);
-      if (token) await revokeSessionByToken(kv, token, "logout");
+      if (token) await revokeSessionByToken(kv, token, "logout", c.get("config"));
       clearSessionCookie(c);
       return c.redirect("/login?m=signed_out", 303);
     }
-    const done = await revokeSessionById(kv, auth.user.id, id, "revoked");
+    const done = await revokeSessionById(kv, auth.user.id, id, "revoked", c.get("config"));
     if (!done) {
       return await errorResponseForUser(
         c,
@@ -303,6 +305,8 @@ export function sessionRoutes(): Hono<AppEnv> {
       return await page(422, { password: "Choose a password different from your current one." });
     }
     const newHash = await hashPassword(password);
+    // Sessions that had already ended keep their own reason, not "password changed".
+    await endExpiredSessions(kv, config, user.id);
     const result = await changePassword(kv, user.id, {
       currentHash: user.passwordHash,
       newHash,

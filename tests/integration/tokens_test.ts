@@ -481,3 +481,45 @@ Deno.test("sessions page names each device in its button; token options are type
     t.close();
   }
 });
+
+Deno.test("revoking never overwrites how an already-expired session ended", async () => {
+  const t = await testApp({ sessionIdleTimeout: 2, sessionTouchInterval: 1 });
+  try {
+    const { email } = await t.signup();
+    const [idleDevice, activeDevice, stale] = [
+      await secondDevice(t, email),
+      await secondDevice(t, email),
+      await secondDevice(t, email),
+    ];
+    const hashOf = (jar: CookieJar) => sha256Hex(jar.header().split("=")[1]);
+    const reasonOf = async (jar: CookieJar) =>
+      (await t.kv.get<{ reason: string }>(keys.sessionRevocation(hashOf(jar)))).value?.reason;
+    await new Promise((r) => setTimeout(r, 1200));
+    // This device and one other stay active; two others go idle past the 2-s timeout.
+    await t.request("/account/sessions");
+    await t.app.request(`${t.origin}/account`, { headers: { cookie: activeDevice.header() } });
+    await new Promise((r) => setTimeout(r, 1100));
+    // Signing out a session from a stale page: it had already ended, so it says so.
+    const ids = [...(await (await t.request("/account/sessions")).text())
+      .matchAll(/data-session-id="([0-9a-z]{26})"/g)].map((m) => m[1]);
+    assert.equal(ids.length, 2, "expired sessions are not listed");
+    const staleId = (await t.kv.get<{ id: string }>(keys.session(hashOf(stale)))).value!.id;
+    const res = await t.request(`/account/sessions/${staleId}/revoke`, {
+      method: "POST",
+      headers: { origin: t.origin },
+    });
+    assert.equal(res.status, 404);
+    assert.match(await res.text(), /already ended/);
+    assert.equal(await reasonOf(stale), "idle_timeout");
+    // "Sign out all other devices": the live one is signed out everywhere, the idle one expired.
+    const others = await t.request("/account/sessions/revoke-others", {
+      method: "POST",
+      headers: { origin: t.origin },
+    });
+    assert.equal(others.status, 303);
+    assert.equal(await reasonOf(activeDevice), "signed_out_everywhere");
+    assert.equal(await reasonOf(idleDevice), "idle_timeout");
+  } finally {
+    t.close();
+  }
+});
