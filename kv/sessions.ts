@@ -409,19 +409,11 @@ export async function endExpiredSessions(
   userId: string,
   now = Date.now(),
 ): Promise<number> {
-  const hashes: string[] = [];
-  for await (const e of kv.list<string>({ prefix: keys.userSessions(userId) })) {
-    hashes.push(e.value);
-  }
   let ended = 0;
-  for (let i = 0; i < hashes.length; i += 10) {
-    const batch = hashes.slice(i, i + 10);
-    const entries = await kv.getMany<Session[]>(batch.map(keys.session));
-    for (const [j, e] of entries.entries()) {
-      const expired = e.value ? sessionExpiry(policy, e.value, now) : null;
-      if (expired && await endSession(kv, batch[j], e as Deno.KvEntry<Session>, expired, now)) {
-        ended++;
-      }
+  for (const { tokenHash, entry } of await sessionEntries(kv, userId)) {
+    const expired = entry.value ? sessionExpiry(policy, entry.value, now) : null;
+    if (expired && await endSession(kv, tokenHash, entry as Deno.KvEntry<Session>, expired, now)) {
+      ended++;
     }
   }
   return ended;
@@ -512,6 +504,25 @@ export async function touchSession(
   return (await kv.get<Session>(keys.session(tokenHash))).value;
 }
 
+/** A user's stored session entries with their token hashes, in index order (newest first if `reverse`). */
+async function sessionEntries(
+  kv: Deno.Kv,
+  userId: string,
+  reverse = false,
+): Promise<{ tokenHash: string; entry: Deno.KvEntryMaybe<Session> }[]> {
+  const hashes: string[] = [];
+  for await (const e of kv.list<string>({ prefix: keys.userSessions(userId) }, { reverse })) {
+    hashes.push(e.value);
+  }
+  const out: { tokenHash: string; entry: Deno.KvEntryMaybe<Session> }[] = [];
+  for (let i = 0; i < hashes.length; i += 10) {
+    const batch = hashes.slice(i, i + 10);
+    const entries = await kv.getMany<Session[]>(batch.map(keys.session));
+    entries.forEach((entry, j) => out.push({ tokenHash: batch[j], entry }));
+  }
+  return out;
+}
+
 /** Lists a user's live sessions (not past a deadline, given the policy), newest first. */
 export async function listSessions(
   kv: Deno.Kv,
@@ -519,16 +530,7 @@ export async function listSessions(
   policy?: SessionPolicy,
   now = Date.now(),
 ): Promise<Session[]> {
-  const hashes: string[] = [];
-  for await (const e of kv.list<string>({ prefix: keys.userSessions(userId) }, { reverse: true })) {
-    hashes.push(e.value);
-  }
-  const out: Session[] = [];
-  for (let i = 0; i < hashes.length; i += 10) {
-    const entries = await kv.getMany<Session[]>(hashes.slice(i, i + 10).map(keys.session));
-    for (const e of entries) {
-      if (e.value && !(policy && sessionExpiry(policy, e.value, now))) out.push(e.value);
-    }
-  }
-  return out;
+  return (await sessionEntries(kv, userId, true))
+    .map(({ entry }) => entry.value)
+    .filter((s): s is Session => !!s && !(policy && sessionExpiry(policy, s, now)));
 }

@@ -83,12 +83,16 @@ function SignupPage(
           <button type="submit" class="button primary">Create account</button>
         </form>
         <p class="muted">
-          Already have an account?{" "}
-          <a href={next !== "/" ? `/login?next=${encodeURIComponent(next)}` : "/login"}>Sign in</a>
+          Already have an account? <a href={withNext("/login", next)}>Sign in</a>
         </p>
       </section>
     </Layout>
   );
+}
+
+/** A link to sign-in or sign-up that keeps where the person was going. */
+function withNext(path: "/login" | "/signup", next: string): string {
+  return next !== "/" ? `${path}?next=${encodeURIComponent(next)}` : path;
 }
 
 function LoginPage(
@@ -140,7 +144,7 @@ function LoginPage(
         </p>
         <p class="muted">
           New to Lodge?{" "}
-          <a href={next !== "/" ? `/signup?next=${encodeURIComponent(next)}` : "/signup"}>
+          <a href={withNext("/signup", next)}>
             Create an account
           </a>
         </p>
@@ -272,7 +276,7 @@ export function authRoutes(): Hono<AppEnv> {
             email: (
               <>
                 An account with this email address already exists.{" "}
-                <a href={next !== "/" ? `/login?next=${encodeURIComponent(next)}` : "/login"}>
+                <a href={withNext("/login", next)}>
                   Sign in instead
                 </a>.
               </>
