@@ -77,29 +77,3 @@ export function parseEmail(raw: string): ParsedEmail {
   }
   return { ok: true, display, key: `${local.toLowerCase()}@${ascii}` };
 }
-
-/**
- * True when a typed address names the stored one: equal after NFC, ignoring the case of
- * ASCII letters only. Addresses that match only after Unicode case folding ("ı" or "ſ"
- * for "i" or "s", "ß" for "ss", "É" for "é") are different addresses here, so a look-alike
- * never matches an account in the password-reset flow.
- *
- * @example
- * ```ts
- * sameAddress("KATE@example.com", "kate@example.com"); // true
- * sameAddress("m\u0131@example.com", "mi@example.com"); // false (dotless i)
- * ```
- */
-export function sameAddress(typed: string, stored: string): boolean {
-  const fold = (s: string) => s.trim().normalize("NFC").replace(/[A-Z]/g, (ch) => ch.toLowerCase());
-  const [a, b] = [fold(typed), fold(stored)];
-  if (a === b) return true;
-  // One domain written two ways (Unicode and punycode) is one mailbox; compatibility
-  // look-alikes (fullwidth letters) are not, so a typed domain must already be in NFKC form.
-  const split = (s: string) => [s.slice(0, s.lastIndexOf("@")), s.slice(s.lastIndexOf("@") + 1)];
-  const [la, da] = split(a);
-  const [lb, db] = split(b);
-  if (la !== lb || da.normalize("NFKC") !== da || db.normalize("NFKC") !== db) return false;
-  const asciiA = asciiDomain(da);
-  return asciiA !== null && asciiA === asciiDomain(db);
-}

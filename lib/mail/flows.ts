@@ -22,7 +22,6 @@ import {
 import { countIn } from "../../kv/mail.ts";
 import { type Reservation, reserveAttempt } from "../../kv/rate_limits.ts";
 import { sha256Hex } from "../crypto.ts";
-import { sameAddress } from "../email.ts";
 import { enqueueMail } from "./outgoing.ts";
 import { renderMail } from "./templates.ts";
 
@@ -85,7 +84,10 @@ export async function requestPasswordReset(
   const limit = await reserveAddressMail(kv, config, email.key);
   const id = (await kv.get<string>(keys.userByEmail(email.key))).value;
   const entry = await kv.get<User>(keys.user(id ?? "-"));
-  const user = entry.value && sameAddress(email.display, entry.value.email) ? entry.value : null;
+  // The account whose key this is, as sign-in finds it ("ÉLODIE@" is "élodie@" there too). The
+  // mail goes to the stored address, never the typed one, so a look-alike that shares a key
+  // could only send the real owner a link they did not ask for.
+  const user = entry.value?.emailKey === email.key ? entry.value : null;
   const issued = newMailToken();
   const content = {
     kind: "password_reset" as const,

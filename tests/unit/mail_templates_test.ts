@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { humanDuration, type MailContent, renderMail } from "../../lib/mail/templates.ts";
-import { sameAddress } from "../../lib/email.ts";
+import { emailKey } from "../../lib/email.ts";
 import { ConfigError, loadConfig } from "../../lib/config.ts";
 
 const LINK = "https://lodge.example/password/reset?token=abc_DEF-123";
@@ -43,13 +43,13 @@ Deno.test("humanDuration says lifetimes the way people read them", () => {
   assert.equal(humanDuration(7 * 86_400), "7 days");
 });
 
-Deno.test("sameAddress ignores ASCII case only: look-alikes after Unicode case folding differ", () => {
-  assert.ok(sameAddress("KATE@Example.COM", "kate@example.com"));
-  assert.ok(!sameAddress("m\u0131@example.com", "mi@example.com")); // dotless i
-  assert.ok(!sameAddress("stra\u00dfe@example.com", "strasse@example.com")); // sharp s
-  assert.ok(!sameAddress("\u00c9lodie@example.com", "\u00e9lodie@example.com")); // non-ASCII case
-  assert.ok(!sameAddress("\u017Fam@example.com", "sam@example.com")); // long s
-  assert.ok(!sameAddress("\u0130nci@example.com", "inci@example.com")); // dotted capital I
+Deno.test("emailKey: case variants share a key (as sign-in finds them); look-alikes after Unicode folding do not", () => {
+  assert.equal(emailKey("KATE@Example.COM"), emailKey("kate@example.com"));
+  assert.equal(emailKey("\u00c9lodie@example.com"), emailKey("\u00e9lodie@example.com"));
+  assert.notEqual(emailKey("m\u0131@example.com"), emailKey("mi@example.com")); // dotless i
+  assert.notEqual(emailKey("stra\u00dfe@example.com"), emailKey("strasse@example.com")); // sharp s
+  assert.notEqual(emailKey("\u017Fam@example.com"), emailKey("sam@example.com")); // long s
+  assert.notEqual(emailKey("\u0130nci@example.com"), emailKey("inci@example.com")); // dotted capital I
 });
 
 Deno.test("email configuration: defaults and errors naming the variable", () => {
