@@ -152,6 +152,23 @@ function urlencodedFields(text: string): Record<string, string | string[]> {
   return out;
 }
 
+/** True for an address of this machine's loopback interface (127.0.0.0/8, ::1, ::ffff:127.x). */
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const a = address.replace(/^\[|\]$/g, "").toLowerCase();
+  return a === "::1" || /^(::ffff:)?127(\.\d{1,3}){3}$/.test(a);
+}
+
+/**
+ * True when the request comes from this machine: the connection is loopback and, when
+ * TRUST_PROXY is on, so is the client the proxy names (a proxy on the same host would
+ * otherwise make every visitor look local).
+ */
+export function fromThisMachine(c: Ctx, trustProxy: boolean): boolean {
+  return isLoopback(c.env?.remoteAddr?.hostname) &&
+    (!trustProxy || isLoopback(clientIp(c, trustProxy)));
+}
+
 /** The client address: from the connection, or X-Forwarded-For only when trusted. */
 export function clientIp(c: Ctx, trustProxy: boolean): string {
   if (trustProxy) {

@@ -1,7 +1,8 @@
 /**
  * `GET /dev/mail`: the development outbox — every mail stored by the outbox transport,
  * newest first, with its links clickable. Answers 404 when APP_ENV=production, whatever
- * the transport.
+ * the transport, and to any client not on this machine: the outbox holds live reset links,
+ * so a development server bound to `0.0.0.0` must not hand them to the network.
  *
  * @example
  * ```sh
@@ -11,7 +12,7 @@
  */
 import { Hono } from "hono";
 import { Layout } from "../components/Layout.tsx";
-import type { AppEnv } from "../lib/http.ts";
+import { type AppEnv, fromThisMachine } from "../lib/http.ts";
 import { pageContext, renderPage } from "../lib/render.tsx";
 import { listOutbox, type OutboxMail } from "../kv/mail.ts";
 import { mailTransportName } from "../lib/mail/transport.ts";
@@ -59,6 +60,13 @@ export function devMailRoutes(): Hono<AppEnv> {
   app.get("/dev/mail", async (c) => {
     const config = c.get("config");
     if (config.appEnv === "production") return errorResponse(c, 404);
+    if (!fromThisMachine(c, config.trustProxy)) {
+      return errorResponse(
+        c,
+        403,
+        "The development outbox opens only in a browser on the machine Lodge runs on.",
+      );
+    }
     const mails = await listOutbox(c.get("kv"));
     c.header("Referrer-Policy", "no-referrer");
     return renderPage(

@@ -146,6 +146,44 @@ Deno.test("deno task smoke:email sends one mail through RESEND_BASE_URL and prin
   }
 });
 
+Deno.test("/dev/mail opens only to this machine: a development server on 0.0.0.0 keeps its reset links", async () => {
+  for (const trustProxy of [false, true]) {
+    const t = await testApp({ trustProxy });
+    try {
+      await storeOutboxMail(t.kv, newId(), {
+        to: "victim@example.com",
+        kind: "password_reset",
+        ...renderMail({
+          kind: "password_reset",
+          link: "http://localhost:8000/password/reset?token=SECRET",
+          expiresInSeconds: 60,
+        }),
+      });
+      for (const ip of ["127.0.0.1", "127.3.2.1", "::1", "::ffff:127.0.0.1"]) {
+        const res = await t.request("/dev/mail", { ip });
+        assert.equal(res.status, 200, `${ip} (TRUST_PROXY=${trustProxy})`);
+        assert.match(await res.text(), /token=SECRET/);
+      }
+      for (const ip of ["192.0.2.7", "10.0.0.2", "::ffff:10.0.0.2", "fe80::1", "128.0.0.1"]) {
+        const res = await t.request("/dev/mail", { ip });
+        assert.equal(res.status, 403, `${ip} (TRUST_PROXY=${trustProxy})`);
+        const html = await res.text();
+        assert.ok(!html.includes("SECRET") && !html.includes("victim@"), ip);
+        assert.match(html, /only in a browser on the machine Lodge runs on/);
+      }
+      // A proxy on this machine forwards a visitor from elsewhere: not local.
+      const forwarded = await t.request("/dev/mail", {
+        ip: "127.0.0.1",
+        headers: { "x-forwarded-for": "203.0.113.9" },
+      });
+      assert.equal(forwarded.status, trustProxy ? 403 : 200);
+      await forwarded.body?.cancel();
+    } finally {
+      t.close();
+    }
+  }
+});
+
 Deno.test("/dev/mail lists the outbox newest first with clickable links; 404 in production", async () => {
   const t = await testApp();
   try {
@@ -169,7 +207,7 @@ Deno.test("/dev/mail lists the outbox newest first with clickable links; 404 in 
       kind: "password_reset",
       ...second,
     });
-    const res = await t.request("/dev/mail");
+    const res = await t.request("/dev/mail", { ip: "127.0.0.1" });
     assert.equal(res.status, 200);
     const html = await res.text();
     assert.ok(
@@ -191,7 +229,7 @@ Deno.test("/dev/mail lists the outbox newest first with clickable links; 404 in 
       kind: "smoke_test",
       ...renderMail({ kind: "smoke_test", sentAt: "now" }),
     });
-    const res = await prod.request("/dev/mail");
+    const res = await prod.request("/dev/mail", { ip: "127.0.0.1" });
     assert.equal(res.status, 404);
     assert.ok(!(await res.text()).includes("a@example.com"));
   } finally {
