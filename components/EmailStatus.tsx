@@ -9,6 +9,7 @@
  * @module
  */
 import { Alert } from "./Form.tsx";
+import { ownEntry } from "../lib/http.ts";
 
 /** Messages shown after the email actions redirect back to /account (`?email=…`). */
 export const EMAIL_NOTICES: Record<string, { kind: "success" | "info"; text: string }> = {
@@ -31,7 +32,7 @@ export interface EmailStatusProps {
 
 /** The email card. */
 export function EmailStatus({ user, notice }: EmailStatusProps) {
-  const n = notice ? EMAIL_NOTICES[notice] : undefined;
+  const n = ownEntry(EMAIL_NOTICES, notice);
   return (
     <section class="card email-card" aria-labelledby="email-heading">
       <h2 id="email-heading">Email address</h2>

@@ -152,6 +152,19 @@ function urlencodedFields(text: string): Record<string, string | string[]> {
   return out;
 }
 
+/**
+ * The table's own entry for a key from the request (`?m=…`), never an inherited one:
+ * `?m=constructor` must find nothing, not `Object.prototype.constructor`.
+ *
+ * @example
+ * ```ts
+ * const notice = ownEntry(NOTICES, c.req.query("m"));
+ * ```
+ */
+export function ownEntry<T>(table: Record<string, T>, key: string | undefined): T | undefined {
+  return key !== undefined && Object.hasOwn(table, key) ? table[key] : undefined;
+}
+
 /** True for an address of this machine's loopback interface (127.0.0.0/8, ::1, ::ffff:127.x). */
 export function isLoopback(address: string | undefined): boolean {
   if (!address) return false;

@@ -11,7 +11,7 @@ import { Hono } from "hono";
 import type { ComponentChildren } from "preact";
 import { Layout, type PageContext } from "../components/Layout.tsx";
 import { Alert, Field, NewPasswordField } from "../components/Form.tsx";
-import { type AppEnv, type Ctx, readForm, safeNext } from "../lib/http.ts";
+import { type AppEnv, type Ctx, ownEntry, readForm, safeNext } from "../lib/http.ts";
 import { pageContext, renderPage } from "../lib/render.tsx";
 import { clearSessionCookie, getAuth, sessionToken, setSessionCookie } from "../lib/auth.ts";
 import { parseEmail } from "../lib/email.ts";
@@ -305,7 +305,7 @@ export function authRoutes(): Hono<AppEnv> {
     if (auth.ok) {
       return c.redirect(next !== "/" ? next : await landingPath(c.get("kv"), auth.user), 303);
     }
-    const notice = NOTICES[c.req.query("m") ?? ""];
+    const notice = ownEntry(NOTICES, c.req.query("m"));
     // After a sign-out, the banner island on this page tells the browser's other tabs.
     const page = pageContext(c, { announceSignedOut: c.req.query("m") === "signed_out" });
     return renderPage(c, <LoginPage page={page} email="" notice={notice} next={next} />);

@@ -14,7 +14,7 @@ import { enqueueMail } from "../lib/mail/outgoing.ts";
 import { Hono } from "hono";
 import { Layout, type PageContext } from "../components/Layout.tsx";
 import { Alert, Field, NewPasswordField } from "../components/Form.tsx";
-import { type AppEnv, type Ctx, readForm } from "../lib/http.ts";
+import { type AppEnv, type Ctx, ownEntry, readForm } from "../lib/http.ts";
 import { pageContextWithUser, renderPage } from "../lib/render.tsx";
 import { clearSessionCookie, getAuth, type SignedIn, signInRequired } from "../lib/auth.ts";
 import { hashPassword, passwordProblem, verifyPassword } from "../lib/password.ts";
@@ -194,7 +194,7 @@ export function sessionRoutes(): Hono<AppEnv> {
         page={await pageContextWithUser(c)}
         sessions={sessions}
         currentId={auth.session.id}
-        notice={NOTICES[c.req.query("m") ?? ""]}
+        notice={ownEntry(NOTICES, c.req.query("m"))}
       />,
     );
   });

@@ -192,3 +192,30 @@ Deno.test("a chunked body that breaks off mid-upload is a 400 for the client, no
     t.close();
   }
 });
+
+Deno.test("notice codes from the query find only their own messages: ?m=constructor shows no empty alert", async () => {
+  const t = await testApp();
+  try {
+    const noAlert = async (path: string) => {
+      const res = await t.request(path);
+      assert.equal(res.status, 200, path);
+      const html = await res.text();
+      assert.ok(
+        !/class="alert[^"]*"/.test(html),
+        `${path} shows an alert: ${html.match(/<div[^>]*alert[^>]*>[^<]*/)?.[0]}`,
+      );
+    };
+    for (const code of ["constructor", "__proto__", "toString", "hasOwnProperty"]) {
+      await noAlert(`/login?m=${code}`);
+    }
+    // A real code still shows its message.
+    assert.match(await (await t.request("/login?m=signed_out")).text(), /You have signed out/);
+    await t.signup();
+    for (const code of ["constructor", "__proto__", "valueOf"]) {
+      await noAlert(`/account/sessions?m=${code}`);
+      await noAlert(`/account?email=${code}`);
+    }
+  } finally {
+    t.close();
+  }
+});
