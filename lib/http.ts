@@ -112,7 +112,7 @@ export async function readForm(c: Ctx, allowed: readonly string[]): Promise<Form
   try {
     body = type === "application/x-www-form-urlencoded"
       ? urlencodedFields(await c.req.text())
-      : await c.req.parseBody({ all: true });
+      : await multipartFields(c.req.header("content-type")!, await c.req.arrayBuffer());
   } catch {
     return {
       ok: false,
@@ -134,6 +134,31 @@ export async function readForm(c: Ctx, allowed: readonly string[]): Promise<Form
   }
   if (problem) return { ok: false, status: 400, message: problem, fields: fieldsOf(values) };
   return { ok: true, fields: fieldsOf(values) };
+}
+
+/**
+ * Parses a multipart body into `parseBody({ all: true })`'s shape. A body cut off before its
+ * closing delimiter (`--boundary--`) throws: the platform's parser would return the parts it
+ * got (often none), and the form would come back "empty" instead of "could not be read".
+ */
+async function multipartFields(
+  contentType: string,
+  bytes: ArrayBuffer,
+): Promise<Record<string, string | File | (string | File)[]>> {
+  const boundary = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  const delimiter = `--${boundary?.[1] ?? boundary?.[2] ?? ""}--`;
+  // latin1 keeps one char per byte, so the ASCII delimiter is found wherever it is.
+  const text = new TextDecoder("latin1").decode(bytes);
+  if (!boundary || !text.includes(delimiter)) throw new TypeError("multipart body incomplete");
+  const form = await new Response(bytes, { headers: { "content-type": contentType } }).formData();
+  const out: Record<string, string | File | (string | File)[]> = Object.create(null);
+  for (const [name, value] of form) {
+    const had = out[name];
+    if (had === undefined) out[name] = value;
+    else if (Array.isArray(had)) had.push(value);
+    else out[name] = [had, value];
+  }
+  return out;
 }
 
 /**

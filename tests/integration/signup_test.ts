@@ -82,6 +82,34 @@ Deno.test("signup: wrong body types and sizes get 400/413/415, never 500", async
     });
     assert.equal(res.status, 400);
 
+    // Cut off mid-upload: "could not be read", not an empty form ("enter your email").
+    res = await t.request("/signup", {
+      method: "POST",
+      headers: { origin: t.origin, "content-type": "multipart/form-data; boundary=xyz" },
+      body:
+        '--xyz\r\nContent-Disposition: form-data; name="email"\r\n\r\ntrunc@example.com\r\n--xy',
+    });
+    assert.equal(res.status, 400);
+    assert.match(await res.text(), /could not be read/);
+
+    // A whole multipart form still works, quoted boundary and all.
+    const whole = new Response(
+      (() => {
+        const f = new FormData();
+        f.set("email", "multi@example.com");
+        f.set("password", GOOD_PASSWORD);
+        return f;
+      })(),
+    );
+    const type = whole.headers.get("content-type")!.replace(/boundary=(.*)$/, 'boundary="$1"');
+    res = await t.request("/signup", {
+      method: "POST",
+      headers: { origin: t.origin, "content-type": type },
+      body: await whole.arrayBuffer(),
+    });
+    assert.equal(res.status, 303);
+    t.jar.cookies.clear();
+
     res = await t.request("/signup", {
       method: "POST",
       headers: { origin: t.origin, "content-type": "application/x-www-form-urlencoded" },
