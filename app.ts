@@ -19,7 +19,13 @@ import {
   requestId,
   securityHeaders,
 } from "./lib/middleware.ts";
-import { forbidden, notFound, onError, tooLarge, unreadableBody } from "./routes/errors.tsx";
+import {
+  forbidden,
+  onError,
+  routeAwareNotFound,
+  tooLarge,
+  unreadableBody,
+} from "./routes/errors.tsx";
 import { authRoutes } from "./routes/auth.tsx";
 import { workspaceRoutes } from "./routes/workspaces.tsx";
 import { healthRoutes } from "./routes/health.ts";
@@ -62,7 +68,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", passwordRoutes());
   app.route("/", verifyEmailRoutes());
   app.route("/", exportRoutes());
-  app.notFound(notFound);
+  app.notFound(routeAwareNotFound(app.routes));
   app.onError(onError);
   return app;
 }

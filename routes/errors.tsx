@@ -124,6 +124,68 @@ function errorPage(c: Ctx, page: PageContext, status: ErrorStatus, message?: str
 /** Hono notFound handler. */
 export const notFound: NotFoundHandler<AppEnv> = (c) => errorResponseForUser(c, 404);
 
+const METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/** A route as Hono lists it in `app.routes`. */
+interface RouteInfo {
+  method: string;
+  path: string;
+}
+
+/**
+ * A notFound handler that knows the app's routes: a path that exists for other methods gets
+ * 405 with `Allow` (not a 404 that says the page is gone), and a GET of a page's path with a
+ * trailing slash (`/login/`) is sent to the page with a relative 301. Everything else is the
+ * plain 404. Build it after every route is mounted.
+ *
+ * @example
+ * ```ts
+ * app.notFound(routeAwareNotFound(app.routes));
+ * ```
+ */
+export function routeAwareNotFound(routes: readonly RouteInfo[]): NotFoundHandler<AppEnv> {
+  const table = routes
+    .filter((r) => r.method !== "ALL") // middleware, and the per-path 405 answers
+    .map((r) => ({
+      method: r.method,
+      re: new RegExp(
+        "^" +
+          r.path.split(/(:[A-Za-z_]+|\*)/).map((part) =>
+            part === "*"
+              ? ".*"
+              : part.startsWith(":")
+              ? "[^/]+"
+              : part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")
+          ).join("") + "$",
+      ),
+    }));
+  const methodsFor = (path: string) => {
+    const methods = new Set(table.filter((r) => r.re.test(path)).map((r) => r.method));
+    if (methods.has("GET")) methods.add("HEAD");
+    return METHOD_ORDER.filter((m) => methods.has(m));
+  };
+  return (c) => {
+    const path = c.req.path;
+    const get = c.req.method === "GET" || c.req.method === "HEAD";
+    if (get && path.length > 1 && path.endsWith("/")) {
+      const trimmed = path.replace(/\/+$/, "");
+      // "//host" would be a protocol-relative Location: only single-slash paths are sent on.
+      if (
+        trimmed.startsWith("/") && !trimmed.startsWith("//") && methodsFor(trimmed).includes("GET")
+      ) {
+        const query = new URL(c.req.url).search;
+        return c.redirect(trimmed + query, 301);
+      }
+    }
+    const methods = methodsFor(path);
+    if (methods.length > 0) {
+      c.header("Allow", methods.join(", "));
+      return errorResponse(c, 405);
+    }
+    return errorResponseForUser(c, 404);
+  };
+}
+
 /** Hono error handler: known errors keep their status, the rest are logged and become 500. */
 export const onError: ErrorHandler<AppEnv> = (err, c) => {
   if (err instanceof HTTPException) {

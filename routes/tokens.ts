@@ -61,24 +61,28 @@ export interface TokenResponse {
 
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
 
-async function readOptions(
-  c: Ctx,
-): Promise<{ ok: true; workspace?: string; stayActive: boolean } | { ok: false }> {
+type TokenOptions =
+  | { ok: true; workspace?: string; stayActive: boolean }
+  | { ok: false; status: 400 | 415 };
+
+async function readOptions(c: Ctx): Promise<TokenOptions> {
   const type = (c.req.header("content-type") ?? "").split(";")[0].trim().toLowerCase();
   const text = await c.req.text();
   if (!text.trim()) return { ok: true, stayActive: false };
-  if (type !== "application/json") return { ok: false };
+  if (type !== "application/json") return { ok: false, status: 415 };
   try {
     const body = JSON.parse(text);
-    if (!body || typeof body !== "object" || Array.isArray(body)) return { ok: false };
+    if (!body || typeof body !== "object" || Array.isArray(body)) return { ok: false, status: 400 };
     const workspace = body.workspace;
     if (workspace !== undefined && (typeof workspace !== "string" || !SLUG.test(workspace))) {
-      return { ok: false };
+      return { ok: false, status: 400 };
     }
-    if (body.stayActive !== undefined && typeof body.stayActive !== "boolean") return { ok: false };
+    if (body.stayActive !== undefined && typeof body.stayActive !== "boolean") {
+      return { ok: false, status: 400 };
+    }
     return { ok: true, workspace, stayActive: body.stayActive === true };
   } catch {
-    return { ok: false };
+    return { ok: false, status: 400 };
   }
 }
 
@@ -113,14 +117,6 @@ export function tokenRoutes(): Hono<AppEnv> {
     const config = c.get("config");
     const kv = c.get("kv");
     const options = await readOptions(c);
-    if (!options.ok) {
-      return problem(
-        c,
-        400,
-        "bad_request",
-        'Send no body, or JSON like {"workspace": "slug", "stayActive": true}.',
-      );
-    }
     const cookie = sessionToken(c);
     const now = Date.now();
     const result = await peekSession(kv, config, cookie, now);
@@ -137,6 +133,15 @@ export function tokenRoutes(): Hono<AppEnv> {
       // An expiry found just now ended the session here, and that was reported (noteRevocation).
       const endedNow = result.reason === "expired" || result.reason === "idle_timeout";
       return refuse(c, reason, userId, endedNow);
+    }
+    // Judged after the session, so a signed-out caller learns that first (401), whatever it sent.
+    if (!options.ok) {
+      return problem(
+        c,
+        options.status,
+        options.status === 415 ? "unsupported_media_type" : "bad_request",
+        'Send no body, or JSON like {"workspace": "slug", "stayActive": true}.',
+      );
     }
     let session: Session = result.session;
     if (options.stayActive) {

@@ -37,12 +37,27 @@ Deno.test("routes: other methods get 405 with Allow", async () => {
         ["PATCH", "/logout", "POST"],
         ["GET", "/logout", "POST"],
         ["POST", "/w/anything", "GET, HEAD"],
+        // Paths without a per-route 405 of their own: found from the app's route table.
+        ["POST", "/health", "GET, HEAD"],
+        ["DELETE", "/api/me", "GET, HEAD"],
+        ["POST", "/account/sessions", "GET, HEAD"],
+        ["GET", "/account/sessions/abc/revoke", "POST"],
+        ["PUT", "/password/forgot", "GET, HEAD, POST"],
       ]
     ) {
       const res = await t.request(path, { method, headers: { origin: t.origin } });
       assert.equal(res.status, 405, `${method} ${path}`);
-      assert.equal(res.headers.get("allow"), allow);
+      assert.equal(res.headers.get("allow"), allow, `${method} ${path}`);
+      if (path.startsWith("/api/")) assert.equal((await res.json()).error, "method_not_allowed");
+      else await res.body?.cancel();
     }
+    // A path no route has is still a 404.
+    const missing = await t.request("/no-such-page", {
+      method: "POST",
+      headers: { origin: t.origin },
+    });
+    assert.equal(missing.status, 404);
+    await missing.body?.cancel();
   } finally {
     t.close();
   }
@@ -215,6 +230,64 @@ Deno.test("notice codes from the query find only their own messages: ?m=construc
       await noAlert(`/account/sessions?m=${code}`);
       await noAlert(`/account?email=${code}`);
     }
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("a page's path with a trailing slash redirects to the page, relatively; never to another host", async () => {
+  const t = await testApp();
+  try {
+    for (
+      const [path, location] of [
+        ["/login/", "/login"],
+        ["/signup/?next=%2Fw%2Fx", "/signup?next=%2Fw%2Fx"],
+        ["/w/some-team/", "/w/some-team"],
+        ["/login//", "/login"],
+      ]
+    ) {
+      const res = await t.request(path, { redirect: "manual" });
+      assert.equal(res.status, 301, path);
+      assert.equal(res.headers.get("location"), location, path);
+    }
+    for (const path of ["//evil.example/", "/no-such-page/", "/w/a/b/", "/\\evil.example/"]) {
+      // The path as sent on the wire (new URL() would read "//evil.example/" as a host).
+      const res = await t.app.request(`${t.origin}${path}`, { redirect: "manual" });
+      assert.equal(res.status, 404, path);
+      await res.body?.cancel();
+    }
+    const post = await t.post("/login/", { email: "a@example.com", password: "x" });
+    assert.equal(post.status, 404, "a form post is not redirected (it would lose its body)");
+    await post.body?.cancel();
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("POST /api/token: a signed-out caller gets 401 whatever it sent; a signed-in one 415 for a non-JSON body", async () => {
+  const t = await testApp();
+  try {
+    const send = (type: string, body: string) =>
+      t.request("/api/token", {
+        method: "POST",
+        headers: { origin: t.origin, "content-type": type },
+        body,
+      });
+    const anon = await send("text/plain", "hello");
+    assert.equal(anon.status, 401);
+    assert.equal((await anon.json()).error, "unauthenticated");
+    await t.signup();
+    for (const type of ["text/plain", "application/x-www-form-urlencoded"]) {
+      const res = await send(type, "workspace=x");
+      assert.equal(res.status, 415, type);
+      assert.equal((await res.json()).error, "unsupported_media_type");
+    }
+    const bad = await send("application/json", "{not json");
+    assert.equal(bad.status, 400);
+    assert.equal((await bad.json()).error, "bad_request");
+    const ok = await send("application/json", "{}");
+    assert.equal(ok.status, 200);
+    assert.ok((await ok.json()).token);
   } finally {
     t.close();
   }
