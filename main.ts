@@ -57,7 +57,7 @@ if (config.appEnv === "production" && !config.resendApiKey) {
 }
 await registerBackupCron({ kv, config });
 const stopAppAlive = startAppAlive(kv, undefined, config.kvPath); // lets `deno task restore` see that the app is serving
-console.log(`Password hashing: ${(await hasher()).name}`);
+const hashing = (await hasher()).name;
 
 let server: Deno.HttpServer;
 try {
@@ -65,6 +65,7 @@ try {
     port: config.port,
     hostname: config.hostname,
     onListen: ({ hostname, port }) => {
+      console.log(`Password hashing: ${hashing}`);
       console.log(
         `Lodge ${config.version} (${config.appEnv}) is running: open ${config.appUrl.href}` +
           ` (bound to ${hostname}:${port}; KV: ${config.kvPath ?? "platform default"})`,

@@ -181,6 +181,17 @@ export function loadConfig(env: Env): Config {
   if (appEnv === "production" && appUrl.protocol !== "https:") {
     throw new ConfigError("APP_URL", "must be https when APP_ENV=production");
   }
+  // Lodge answers at the root of its origin: links, cookies (Path=/) and redirects assume it.
+  if (
+    appUrl.pathname !== "/" || appUrl.search || appUrl.hash || appUrl.username || appUrl.password
+  ) {
+    throw new ConfigError(
+      "APP_URL",
+      `must be an origin only, like https://lodge.example.com (Lodge is served at the root; got ${
+        JSON.stringify(rawUrl)
+      })`,
+    );
+  }
   const onDeploy = env.DENO_DEPLOYMENT_ID !== undefined;
   const kvPath = str(env, "DENO_KV_PATH") ?? (onDeploy ? undefined : "data/lodge.kv");
 
