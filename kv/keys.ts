@@ -150,6 +150,15 @@ export const invitation = (workspaceId: string, invitationId: string) =>
 /** Prefix of {@link invitation} for one workspace. */
 export const workspaceInvitations = (workspaceId: string) => ["invitations", workspaceId] as const;
 
+/**
+ * ["trusted_devices", emailKeyHash, deviceHash] → TrustedDevice. A browser that signed in to the
+ * account with this email key (SHA-256 hex of both the key and the device cookie's token): its
+ * sign-in attempts are limited on their own, so strangers' failures cannot lock it out. Written
+ * by kv/devices.ts with the session of a successful sign-in.
+ */
+export const trustedDevice = (emailKeyHash: string, deviceHash: string) =>
+  ["trusted_devices", emailKeyHash, deviceHash] as const;
+
 /** Every top-level prefix, for backups, drills and invariant checks. */
 export const PREFIXES = [
   "users",
@@ -180,4 +189,5 @@ export const PREFIXES = [
   "audit",
   "invitations",
   "user_workspaces_version",
+  "trusted_devices",
 ] as const;

@@ -50,6 +50,33 @@ export function sessionToken(c: Ctx): string | undefined {
   return t && /^[A-Za-z0-9_-]{43}$/.test(t) ? t : undefined;
 }
 
+/** The device cookie's name (see kv/devices.ts): one random token per browser. */
+export function deviceCookieName(config: Config): string {
+  return config.secureCookies ? "__Host-lodge_device" : "lodge_device";
+}
+
+/** The browser's device token, if it has a well-formed one. */
+export function deviceToken(c: Ctx): string | undefined {
+  const t = getCookie(c, deviceCookieName(c.get("config")));
+  return t && /^[A-Za-z0-9_-]{43}$/.test(t) ? t : undefined;
+}
+
+/**
+ * Sets (or renews) the device cookie. It outlives sign-outs on purpose: it proves only that this
+ * browser once signed in to an account, which exempts it from lockouts others cause, never
+ * that it may act as anyone.
+ */
+export function setDeviceCookie(c: Ctx, token: string, maxAgeSeconds: number): void {
+  const config = c.get("config");
+  setCookie(c, deviceCookieName(config), token, {
+    httpOnly: true,
+    sameSite: "Lax",
+    path: "/",
+    secure: config.secureCookies,
+    maxAge: maxAgeSeconds,
+  });
+}
+
 /** A signed-in request. */
 export interface SignedIn {
   ok: true;

@@ -13,11 +13,19 @@ import { Layout, type PageContext } from "../components/Layout.tsx";
 import { Alert, Field, NewPasswordField } from "../components/Form.tsx";
 import { type AppEnv, type Ctx, ownEntry, readForm, safeNext } from "../lib/http.ts";
 import { pageContext, renderPage } from "../lib/render.tsx";
-import { clearSessionCookie, getAuth, sessionToken, setSessionCookie } from "../lib/auth.ts";
+import {
+  clearSessionCookie,
+  deviceToken,
+  getAuth,
+  sessionToken,
+  setDeviceCookie,
+  setSessionCookie,
+} from "../lib/auth.ts";
 import { parseEmail } from "../lib/email.ts";
 import { cleanText, textProblem } from "../lib/text.ts";
 import { hashPassword, passwordProblem, verifyDummy, verifyPassword } from "../lib/password.ts";
-import { sha256Hex } from "../lib/crypto.ts";
+import { randomToken, sha256Hex } from "../lib/crypto.ts";
+import { addTrustedDevice, DEVICE_TRUST_SECONDS, isTrustedDevice } from "../kv/devices.ts";
 import { createAccount, getUser, type User } from "../kv/users.ts";
 import * as keys from "../kv/keys.ts";
 import { addSession, newSession, revokeSessionByToken } from "../kv/sessions.ts";
@@ -258,13 +266,19 @@ export function authRoutes(): Hono<AppEnv> {
       );
     }
     const passwordHash = await hashPassword(f.get("password"));
+    const device = deviceToken(c) ?? randomToken();
+    const verificationMail = signupVerificationMail(config);
     const result = await createAccount(kv, config, {
       email: email.display,
       emailKey: email.key,
       name: values.name,
       passwordHash,
       ...clientMeta(c),
-      addToAtomic: signupVerificationMail(config),
+      addToAtomic: (op, user) => {
+        verificationMail(op, user);
+        // The browser that created the account is trusted for it (see kv/devices.ts).
+        addTrustedDevice(op, { emailKey: email.key, token: device, userId: user.id });
+      },
     });
     if (!result.ok) {
       return renderPage(
@@ -293,6 +307,7 @@ export function authRoutes(): Hono<AppEnv> {
     // Other tabs of the old account must learn why: this browser is now someone else.
     if (old) await revokeSessionByToken(kv, old, () => "switched_account", config);
     setSessionCookie(c, result.session.token);
+    setDeviceCookie(c, device, DEVICE_TRUST_SECONDS);
     return c.redirect(
       next !== "/" ? next : `/w/${encodeURIComponent(result.workspace.slug)}`,
       303,
@@ -339,10 +354,14 @@ export function authRoutes(): Hono<AppEnv> {
     const config = c.get("config");
     const kv = c.get("kv");
 
+    // A browser that signed in to this account before has limits of its own: strangers' failures
+    // at this address, or a crowd behind the same network, cannot lock its owner out of it.
+    const device = deviceToken(c);
+    const trusted = await isTrustedDevice(kv, key, device);
     // The email index is read with the counters: one round trip fewer per sign-in.
     const reservation = await reserveAttempt(
       kv,
-      [
+      trusted ? [{ bucket: "login-device", subject: sha256Hex(`${device}\n${key}`) }] : [
         { bucket: "login-account", subject: sha256Hex(key) },
         { bucket: "login-ip", subject: c.get("clientIp") },
       ],
@@ -405,14 +424,16 @@ export function authRoutes(): Hono<AppEnv> {
     // A success is not a failure: the slots go back in the same atomic as the new session
     // (one write, no second read), or after it when another attempt moved the counters.
     const session = newSession(config, { userId: user.id, ...clientMeta(c) });
-    const op = addSession(kv.atomic(), config, session);
+    // This browser is now trusted for this account (renewed at every sign-in), with the session.
+    const trust = { emailKey: key, token: device ?? randomToken(), userId: user.id };
+    const op = addTrustedDevice(addSession(kv.atomic(), config, session), trust);
     if (!addRelease(op, reservation) || !(await op.commit()).ok) {
-      if (!(await addSession(kv.atomic(), config, session).commit()).ok) {
-        throw new Error("session token collision");
-      }
+      const retry = addTrustedDevice(addSession(kv.atomic(), config, session), trust);
+      if (!(await retry.commit()).ok) throw new Error("session token collision");
       await releaseAttempt(kv, reservation);
     }
     setSessionCookie(c, session.token);
+    setDeviceCookie(c, trust.token, DEVICE_TRUST_SECONDS);
     return c.redirect(next !== "/" ? next : await landingPath(kv, user), 303);
   });
 

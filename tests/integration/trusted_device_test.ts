@@ -1,0 +1,108 @@
+/**
+ * Malicious lockout: strangers' failed sign-ins must not lock an account's owner out of the
+ * browser they signed in with (kv/devices.ts), while untrusted clients keep the shared limits.
+ */
+import assert from "node:assert/strict";
+import { GOOD_PASSWORD, testApp } from "../helpers.ts";
+import { deviceCookieName } from "../../lib/auth.ts";
+
+Deno.test("a stranger's failures lock the account for untrusted clients only: its owner's browser still signs in", async () => {
+  const t = await testApp({ loginRateLimitMax: 10, loginRateLimitWindow: 900 });
+  try {
+    const { email } = await t.signup("owner@example.com");
+    const ownerDevice = t.jar.cookies.get(deviceCookieName(t.config));
+    assert.match(ownerDevice ?? "", /^[A-Za-z0-9_-]{43}$/, "sign-up leaves a device cookie");
+    // The owner signs out; the device cookie stays.
+    await t.post("/logout", {});
+    assert.equal(t.jar.cookies.get(deviceCookieName(t.config)), ownerDevice);
+
+    // A stranger, from many addresses and without the cookie, fails ten times.
+    const stranger = await testApp({ loginRateLimitMax: 10, loginRateLimitWindow: 900 }, t.kv);
+    for (let i = 0; i < 10; i++) {
+      const res = await stranger.post("/login", { email, password: `guess-${i}-password` }, {
+        ip: `198.51.100.${i}`,
+      });
+      assert.equal(res.status, 401);
+    }
+    // Untrusted clients, even with the right password, wait out the window...
+    const locked = await stranger.post("/login", { email, password: GOOD_PASSWORD }, {
+      ip: "203.0.113.50",
+    });
+    assert.equal(locked.status, 429);
+    await locked.body?.cancel();
+    // ...but the owner's browser is not locked out, from any address.
+    const owner = await t.post("/login", { email, password: GOOD_PASSWORD }, { ip: "192.0.2.200" });
+    assert.equal(owner.status, 303);
+    assert.match(owner.headers.get("location")!, /^\/w\//);
+    // The device cookie is renewed, not replaced.
+    assert.equal(t.jar.cookies.get(deviceCookieName(t.config)), ownerDevice);
+    stranger.close();
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("a trusted browser's own failures are limited too, per account; its trust is for that account only", async () => {
+  const t = await testApp({ loginRateLimitMax: 3, loginRateLimitWindow: 900 });
+  try {
+    const a = await t.signup("a@example.com");
+    await t.post("/logout", {});
+    const b = await t.signup("b@example.com"); // the same browser creates a second account
+    await t.post("/logout", {});
+    for (let i = 0; i < 3; i++) {
+      const res = await t.post("/login", { email: a.email, password: `wrong-${i}-password` });
+      assert.equal(res.status, 401);
+    }
+    const res = await t.post("/login", { email: a.email, password: GOOD_PASSWORD });
+    assert.equal(res.status, 429, "the device's own budget for a@ is spent");
+    await res.body?.cancel();
+    // b@ from the same browser has its own budget.
+    const other = await t.post("/login", { email: b.email, password: GOOD_PASSWORD });
+    assert.equal(other.status, 303);
+
+    // A cookie trusted for b@ does not exempt c@, an account it never signed in to.
+    const c = await testApp({ loginRateLimitMax: 3, loginRateLimitWindow: 900 }, t.kv);
+    const victim = await c.signup("c@example.com");
+    c.close();
+    await t.post("/logout", {});
+    for (let i = 0; i < 3; i++) {
+      await (await t.post("/login", { email: victim.email, password: `no-${i}-password` }, {
+        ip: `198.18.0.${i}`,
+      })).body?.cancel();
+    }
+    const untrusted = await t.post("/login", { email: victim.email, password: GOOD_PASSWORD }, {
+      ip: "198.18.9.9",
+    });
+    assert.equal(untrusted.status, 429);
+    await untrusted.body?.cancel();
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("device cookie: HttpOnly, SameSite=Lax, Path=/, __Host- and Secure over https; KV keeps only hashes", async () => {
+  const t = await testApp({ appUrl: new URL("https://lodge.example.com"), secureCookies: true });
+  try {
+    const res = await t.post("/signup", { email: "secure@example.com", password: GOOD_PASSWORD });
+    assert.equal(res.status, 303);
+    const line = res.headers.getSetCookie().find((l) => l.startsWith("__Host-lodge_device="));
+    assert.ok(line, "the __Host- device cookie is set");
+    assert.match(line, /HttpOnly/i);
+    assert.match(line, /SameSite=Lax/i);
+    assert.match(line, /Path=\//);
+    assert.match(line, /Secure/);
+    assert.doesNotMatch(line, /Domain=/i);
+    const token = line.split(";")[0].split("=")[1];
+    let found = 0;
+    for await (const e of t.kv.list({ prefix: ["trusted_devices"] })) {
+      found++;
+      assert.ok(!JSON.stringify(e.key).includes(token) && !JSON.stringify(e.value).includes(token));
+      assert.ok(!JSON.stringify(e.key).includes("secure@example.com"));
+      const v = e.value as { expiresAt: number };
+      assert.ok(v.expiresAt > Date.now() + 100 * 86_400_000);
+    }
+    assert.equal(found, 1);
+  } finally {
+    t.close();
+  }
+});
