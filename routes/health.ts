@@ -4,6 +4,8 @@
  * last backup; status is "degraded" (still 200) when it is older than 26 hours, the
  * last attempt failed (backup.state "failing"), a restore was left half-done
  * ("restore_incomplete") or the last backup recorded broken invariants ("invariants_broken").
+ * The reasons of failures (which can name folders or buckets) are shown only to requests
+ * from the machine itself; other clients see that something fails, not the details.
  *
  * @example
  * ```sh
@@ -12,11 +14,14 @@
  * @module
  */
 import { Hono } from "hono";
-import type { AppEnv } from "../lib/http.ts";
+import { type AppEnv, fromThisMachine } from "../lib/http.ts";
 import * as keys from "../kv/keys.ts";
 import { mailHealth } from "../lib/mail/health.ts";
 import { backupHealth, getBackupStatus, restoreIncompleteSince } from "../kv/backups.ts";
 import { backupFolderProblem } from "../lib/backup_folder_health.ts";
+
+/** What a client elsewhere reads instead of a failure's reason. */
+export const REDACTED = "see /health on the server itself, or its log";
 
 /** How long KV may take before /health reports it failing, ms. */
 export const HEALTH_KV_DEADLINE_MS = 2000;
@@ -55,6 +60,11 @@ export function healthRoutes(): Hono<AppEnv> {
       ),
       folderProblem: await backupFolderProblem(c.get("config")),
     };
+    // Reasons can name folders, hosts or buckets: only a request from this machine reads them.
+    if (!fromThisMachine(c, c.get("config").trustProxy)) {
+      if (backup.folderProblem) backup.folderProblem = REDACTED;
+      if (backup.lastFailureReason) backup.lastFailureReason = REDACTED;
+    }
     c.header("Cache-Control", "no-store");
     return c.json({
       status: ok

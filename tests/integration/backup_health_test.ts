@@ -38,7 +38,7 @@ Deno.test("/health says failing and degraded after a failed backup, ok again aft
         manual: true,
       })
     );
-    const res = await t.request("/health");
+    const res = await t.request("/health", { ip: "127.0.0.1" });
     assert.equal(res.status, 200);
     body = await res.json();
     assert.equal(body.backup.state, "failing");

@@ -423,13 +423,16 @@ Deno.test("/health turns degraded when the last backup success is older than 26 
       lastFailureReason: "S3Error: S3 PutObject failed: HTTP 403",
     };
     await t.kv.set(keys.backupStatus(), status);
-    const res = await t.request("/health");
+    const res = await t.request("/health", { ip: "127.0.0.1" });
     assert.equal(res.status, 200);
     body = await res.json();
     assert.equal(body.status, "degraded");
     assert.equal(body.backup.state, "stale");
     assert.ok(body.backup.ageSeconds >= 27 * 3600);
     assert.match(body.backup.lastFailureReason, /403/);
+    const remote = await (await t.request("/health", { ip: "198.51.100.4" })).json();
+    assert.equal(remote.status, "degraded");
+    assert.ok(!/S3|403/.test(remote.backup.lastFailureReason), "the reason stays on the server");
     await t.kv.set(keys.backupStatus(), { ...status, lastSuccessAt: Date.now() - hour });
     body = await (await t.request("/health")).json();
     assert.equal(body.status, "ok");

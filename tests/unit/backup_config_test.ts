@@ -90,11 +90,16 @@ Deno.test("an unwritable BACKUP_DIR is a start-up warning and degrades /health",
     await warnIfBackupFolderUnusable(config, (l) => warnings.push(l));
     assert.equal(warnings.length, 1);
     assert.match(warnings[0], /BACKUP_DIR .*file\/backups.*backups will fail/);
-    const res = await t.request("/health");
+    const res = await t.request("/health", { ip: "127.0.0.1" });
     assert.equal(res.status, 200);
     const body = await res.json();
     assert.equal(body.status, "degraded");
     assert.match(body.backup.folderProblem, /not a folder/);
+    // From elsewhere: degraded, with the reason (a path on this machine) withheld.
+    const remote = await (await t.request("/health", { ip: "203.0.113.5" })).json();
+    assert.equal(remote.status, "degraded");
+    assert.ok(remote.backup.folderProblem && !remote.backup.folderProblem.includes(tmp));
+    assert.match(remote.backup.folderProblem, /on the server itself/);
     assert.equal(await folderWriteProblem(`${tmp}/new/deeper`), null);
     // BACKUP_DIR itself a file: said in those words, by the check and by a backup.
     assert.equal(
