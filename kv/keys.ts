@@ -56,7 +56,11 @@ export const userWorkspaces = (userId: string) => ["user_workspaces", userId] as
 export const userWorkspacesVersion = (userId: string) =>
   ["user_workspaces_version", userId] as const;
 
-/** ["rate_limits", bucket, subject, windowStart] → Deno.KvU64 counter. Written by kv/rate_limits.ts. */
+/**
+ * ["rate_limits", bucket, subject, windowStart] → `[used, inFlightStartTimes]` (a bare number from
+ * earlier versions) for one window; read during it and the next (sliding window). Written by
+ * kv/rate_limits.ts.
+ */
 export const rateLimit = (bucket: string, subject: string, windowStart: number) =>
   ["rate_limits", bucket, subject, windowStart] as const;
 

@@ -1,17 +1,35 @@
 /**
- * Fixed-window rate limits kept in KV, so they hold across every instance.
+ * Sliding-window rate limits kept in KV, so they hold across every instance.
  *
- * {@link reserveAttempt} takes a slot with a compare-and-set before the expensive work,
- * so a burst of parallel requests cannot overshoot the limit. Limits on *failures* (sign-in,
- * password change) reserve with `pending: true`: the slot is in flight until the outcome is
- * known — a success gives it back ({@link addRelease} / {@link releaseAttempt}), a failure
- * keeps it ({@link settleFailure}). A refusal caused only by attempts still in flight is
+ * Each subject has one counter per window (windows are aligned to the clock). A limit is
+ * checked against the sliding-window estimate (the approach Cloudflare describes): the previous
+ * window's count, weighted by the share of the previous window still inside the last
+ * `windowSeconds`, plus the current window's count —
+ * `previous × (1 − elapsed / window) + current`. One more attempt is allowed while that stays
+ * ≤ `max`. So a burst just before a boundary still counts right after it, and fades out over the
+ * next window: 10 failures at 14:59 leave 9 counted at 15:01:30 (for 15-minute windows), not 0.
+ * The estimate assumes the previous window's attempts were spread evenly over it; the worst case
+ * (attempts bunched at the end of one window, then at the end of the next) still lets up to about
+ * twice `max` into one window-length span, but never a fresh budget within seconds.
+ *
+ * {@link reserveAttempt} takes a slot with a compare-and-set before the expensive work, so a
+ * burst of parallel requests cannot overshoot the limit: it reads the previous, current and next
+ * window's counters of every subject in one `getMany` and checks all of them in the atomic that
+ * takes the slot. (The next window is there for attempts whose clock is already past the
+ * boundary — another instance's, or a request that read the time just after this one: they count
+ * in full, and they conflict with this write instead of slipping past it.)
+ *
+ * Limits on *failures* (sign-in, password change) reserve with `pending: true`: the slot is in
+ * flight until the outcome is known — a success gives it back ({@link addRelease} /
+ * {@link releaseAttempt}), a failure keeps it ({@link settleFailure}). A refusal that only attempts
+ * still in flight cause (of either window: the estimate without them would allow one more) is
  * reported as `busy` (try again in seconds), not as too many failures.
  *
- * A counter is `[used, inFlight]`: slots taken in the window, and the start times of those still
+ * A counter is `[used, inFlight]`: slots taken in its window, and the start times of those still
  * in flight. An in-flight slot older than {@link STALE_IN_FLIGHT_MS} belonged to a process that
  * died mid-attempt: it is freed (an attempt that never finished is not a failure, and must not
- * leave the account "busy"). A bare number, from earlier versions, is `[n, []]`.
+ * leave the account "busy"). A bare number, from earlier versions, is `[n, []]`. Counters expire
+ * after two windows (plus a minute): a window's counter is still read during the next one.
  *
  * @example
  * ```ts
@@ -30,7 +48,7 @@ export interface LimitSubject {
   subject: string;
 }
 
-/** A stored counter: slots used in the window, and the start times (ms) of those in flight. */
+/** A stored counter: slots used in its window, and the start times (ms) of those in flight. */
 type Counter = [used: number, inFlight: number[]];
 
 /** An attempt in flight longer than this was lost with its process (a check takes < 1 s). */
@@ -39,10 +57,15 @@ export const STALE_IN_FLIGHT_MS = 2 * 60_000;
 /** Seconds a `busy` refusal asks the client to wait: attempts in flight end within that. */
 export const BUSY_RETRY_SECONDS = 2;
 
+/** Keys one `kv.getMany` may read: counters (three per subject) and `alsoRead` together. */
+export const MAX_READ_KEYS = 10;
+
 /** What a granted reservation holds (for releasing or settling it). */
 export interface Held {
+  /** The current window's counters, one per subject (the ones the reservation wrote). */
   keys: Deno.KvKey[];
-  windowEnd: number;
+  /** When those counters stop being read: the end of the window after theirs. */
+  readUntil: number;
   /** Whether the slots are in flight until settled (`pending: true` at reserve time). */
   pending: boolean;
   /** When the slots were taken (marks them in the counters' in-flight lists). */
@@ -60,8 +83,9 @@ export type Reservation =
   }
   | {
     ok: false;
-    /** `limit`: the window's attempts are used up; `busy`: only attempts in flight fill it. */
+    /** `limit`: the attempts are used up; `busy`: only attempts in flight fill the limit. */
     reason: "limit" | "busy";
+    /** Seconds until one more attempt would be allowed (at least 1). */
     retryAfter: number;
   };
 
@@ -70,8 +94,9 @@ export interface ReserveOptions {
   /** When "now" is (tests). */
   now?: number;
   /**
-   * Keys (at most 10 with the counters) read in the same `getMany` as the counters, saving
-   * the caller a round trip (sign-in reads the email index with them).
+   * Keys read in the same `getMany` as the counters, saving the caller a round trip (sign-in
+   * reads the email index with them). With the counters' three per subject, at most
+   * {@link MAX_READ_KEYS}.
    */
   alsoRead?: Deno.KvKey[];
   /** The attempt's outcome comes later: release on success, {@link settleFailure} on failure. */
@@ -81,7 +106,7 @@ export interface ReserveOptions {
 function windowOf(windowSeconds: number, now: number) {
   const ms = windowSeconds * 1000;
   const start = Math.floor(now / ms) * ms;
-  return { start, end: start + ms };
+  return { ms, start, end: start + ms };
 }
 
 /** Reads a stored counter as of `now`: in-flight slots gone stale are freed. */
@@ -99,10 +124,47 @@ function without(inFlight: number[], at: number): number[] {
   return i < 0 ? inFlight : [...inFlight.slice(0, i), ...inFlight.slice(i + 1)];
 }
 
+/** Slots of one subject in the previous, current and next window. */
+type Counts = [previous: number, current: number, next: number];
+
+/** ⌊a / b⌋ for non-negative integers, exact where the float quotient rounds. */
+function floorDiv(a: number, b: number): number {
+  let q = Math.floor(a / b);
+  while (q > 0 && q * b > a) q--;
+  while ((q + 1) * b <= a) q++;
+  return q;
+}
+
 /**
- * Counts one attempt against every subject, unless any is already at `max`.
- * Returns what to pass to {@link releaseAttempt} / {@link settleFailure}, or why not and the
- * seconds to wait.
+ * Whether one more slot keeps the estimate within `max`, `elapsed` ms into a window of `ms`:
+ * `previous × (1 − elapsed / ms) + current + next + 1 ≤ max`, in integers (times `ms`).
+ */
+function fits([previous, current, next]: Counts, max: number, ms: number, elapsed: number) {
+  return previous * (ms - elapsed) + (current + next + 1) * ms <= max * ms;
+}
+
+/**
+ * Milliseconds from `elapsed` (into the current window) until one more slot fits, if nothing else
+ * is counted meanwhile. The estimate only falls as time passes, so the first moment that fits is
+ * the answer: in the current window, or the next (where the current one is the previous), or
+ * the one after.
+ */
+function waitMs([previous, current, next]: Counts, max: number, ms: number, elapsed: number) {
+  const ahead: [number, number][] = [[previous, current + next], [current, next], [next, 0]];
+  for (const [k, [before, during]] of ahead.entries()) {
+    const room = max - during - 1; // what one more slot leaves for the fading previous window
+    if (room < 0) continue;
+    // before × (ms − e) ≤ room × ms  ⟺  ms − e ≤ ⌊room × ms / before⌋
+    const e = before === 0 ? 0 : Math.max(0, ms - floorDiv(room * ms, before));
+    return Math.max(0, k * ms + e - elapsed);
+  }
+  return 3 * ms - elapsed; // max < 1 (config never allows it): nothing fits, ever
+}
+
+/**
+ * Counts one attempt against every subject, unless that would take any subject's sliding-window
+ * estimate over `max`. Returns what to pass to {@link releaseAttempt} / {@link settleFailure}, or
+ * why not and the seconds until one more attempt would be allowed.
  */
 export async function reserveAttempt(
   kv: Deno.Kv,
@@ -114,30 +176,54 @@ export async function reserveAttempt(
   const now = options.now ?? Date.now();
   const alsoRead = options.alsoRead ?? [];
   const pending = options.pending ?? false;
-  const { start, end } = windowOf(windowSeconds, now);
-  const counterKeys = subjects.map((s) => keys.rateLimit(s.bucket, s.subject, start));
+  const { ms, start, end } = windowOf(windowSeconds, now);
+  const elapsed = now - start;
+  // Per subject: the previous, current and next window's counter, in that order.
+  const counterKeys = subjects.flatMap((s) =>
+    [start - ms, start, end].map((w) => keys.rateLimit(s.bucket, s.subject, w))
+  );
+  if (counterKeys.length + alsoRead.length > MAX_READ_KEYS) {
+    throw new RangeError(
+      `reserveAttempt reads ${counterKeys.length} counters and ${alsoRead.length} more keys; ` +
+        `one getMany reads at most ${MAX_READ_KEYS}`,
+    );
+  }
+  const current = counterKeys.filter((_, i) => i % 3 === 1);
   for (let i = 0; i < 20; i++) {
     const all = await kv.getMany<unknown[]>([...counterKeys, ...alsoRead]);
     const entries = all.slice(0, counterKeys.length);
     const counters = entries.map((e) => counterOf(e.value, now));
-    if (counters.some(([used, inFlight]) => used - inFlight.length >= max)) {
-      return { ok: false, reason: "limit", retryAfter: Math.max(1, Math.ceil((end - now) / 1000)) };
+    let limitMs = -1; // the longest wait of a subject refused on settled attempts alone
+    let busy = false; // a subject refused only because of attempts in flight
+    for (let j = 0; j < subjects.length; j++) {
+      const three = counters.slice(3 * j, 3 * j + 3);
+      const used = three.map(([u]) => u) as Counts;
+      const settled = three.map(([u, f]) => Math.max(0, u - f.length)) as Counts;
+      if (!fits(settled, max, ms, elapsed)) {
+        limitMs = Math.max(limitMs, waitMs(settled, max, ms, elapsed));
+      } else if (!fits(used, max, ms, elapsed)) busy = true;
     }
-    if (counters.some(([used]) => used >= max)) {
-      return { ok: false, reason: "busy", retryAfter: BUSY_RETRY_SECONDS };
+    if (limitMs >= 0) {
+      const seconds = Math.max(1, Math.ceil(limitMs / 1000), busy ? BUSY_RETRY_SECONDS : 0);
+      return { ok: false, reason: "limit", retryAfter: seconds };
     }
+    if (busy) return { ok: false, reason: "busy", retryAfter: BUSY_RETRY_SECONDS };
+    // Every counter read is checked: one that moved since (another attempt, in any of the three
+    // windows) means the estimate is out of date, and this reads again.
     const op = kv.atomic();
-    const values = counters.map(([used, inFlight]): Counter => [
-      used + 1,
-      pending ? [...inFlight, now] : inFlight,
-    ]);
-    entries.forEach((e, j) => op.check(e).set(e.key, values[j], { expireIn: end - now + 60_000 }));
+    for (const e of entries) op.check(e);
+    const values = subjects.map((_, j): Counter => {
+      const [used, inFlight] = counters[3 * j + 1];
+      return [used + 1, pending ? [...inFlight, now] : inFlight];
+    });
+    const expireIn = end + ms - now + 60_000;
+    current.forEach((key, j) => op.set(key, values[j], { expireIn }));
     const res = await op.commit();
     if (res.ok) {
       return {
         ok: true,
-        keys: counterKeys,
-        windowEnd: end,
+        keys: current,
+        readUntil: end + ms,
         pending,
         at: now,
         taken: { values, versionstamp: res.versionstamp },
@@ -171,7 +257,7 @@ function released([used, inFlight]: Counter, held: Held): Counter {
 export function addRelease(op: Deno.AtomicOperation, reservation: Held, now = Date.now()): boolean {
   if (!reservation.taken) return false;
   const { values, versionstamp } = reservation.taken;
-  const expireIn = Math.max(1000, reservation.windowEnd - now + 60_000);
+  const expireIn = Math.max(1000, reservation.readUntil - now + 60_000);
   reservation.keys.forEach((key, i) => {
     op.check({ key, versionstamp }).set(key, released(values[i], reservation), {
       expireIn,
@@ -193,13 +279,13 @@ async function updateCounters(
   change: (c: Counter) => Counter,
   now: number,
 ): Promise<void> {
-  const expireIn = Math.max(1000, reservation.windowEnd - now + 60_000);
+  const expireIn = Math.max(1000, reservation.readUntil - now + 60_000);
   for (let i = 0; i < 20; i++) {
     const entries = await kv.getMany<unknown[]>(reservation.keys);
     const op = kv.atomic();
     let changes = 0;
     for (const e of entries) {
-      if (e.value === null) continue; // expired with its window: nothing to give back
+      if (e.value === null) continue; // expired after its windows: nothing to give back
       const before = counterOf(e.value, now);
       const after = change(before);
       if (after[0] === before[0] && after[1] === before[1] && sameStored(e.value, before)) continue;
@@ -233,7 +319,10 @@ export async function settleFailure(
   );
 }
 
-/** Reads how many attempts a subject has used in the current window (in flight included). */
+/**
+ * Reads how many slots a subject's counter for the current window holds (in flight included).
+ * This is the window's own count, not the sliding estimate the limit compares with `max`.
+ */
 export async function attemptsUsed(
   kv: Deno.Kv,
   s: LimitSubject,

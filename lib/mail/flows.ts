@@ -25,7 +25,7 @@ import { sha256Hex } from "../crypto.ts";
 import { enqueueMail } from "./outgoing.ts";
 import { renderMail } from "./templates.ts";
 
-/** Rate-limit windows are one hour. */
+/** Mail rate limits count over a sliding hour. */
 export const MAIL_LIMIT_WINDOW = 3600;
 
 /** Counts one request from a client address on the mail-sending forms. */
