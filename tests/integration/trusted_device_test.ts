@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { GOOD_PASSWORD, testApp } from "../helpers.ts";
 import { deviceCookieName } from "../../lib/auth.ts";
+import { linkIn, startMail } from "../mail_helpers.ts";
 
 Deno.test("a stranger's failures lock the account for untrusted clients only: its owner's browser still signs in", async () => {
   const t = await testApp({ loginRateLimitMax: 10, loginRateLimitWindow: 900 });
@@ -104,5 +105,36 @@ Deno.test("device cookie: HttpOnly, SameSite=Lax, Path=/, __Host- and Secure ove
     assert.equal(found, 1);
   } finally {
     t.close();
+  }
+});
+
+Deno.test("locked out on a new browser: a password reset there trusts it, so the next sign-in goes through", async () => {
+  const t = await testApp({ loginRateLimitMax: 10, loginRateLimitWindow: 900 });
+  const mail = startMail(t);
+  try {
+    const { email } = await t.signup("newlaptop@example.com");
+    t.jar.cookies.clear(); // the owner is now on a browser that never signed in
+    const stranger = await testApp({ loginRateLimitMax: 10, loginRateLimitWindow: 900 }, t.kv);
+    for (let i = 0; i < 10; i++) {
+      await (await stranger.post("/login", { email, password: `guess-${i}-password` }, {
+        ip: `198.51.100.${i}`,
+      })).body?.cancel();
+    }
+    stranger.close();
+    const locked = await t.post("/login", { email, password: GOOD_PASSWORD });
+    assert.equal(locked.status, 429);
+    await locked.body?.cancel();
+
+    assert.equal((await t.post("/password/forgot", { email })).status, 200);
+    const m = await mail.waitFor((x) => x.kind === "password_reset" && x.to === email);
+    assert.equal((await t.request(linkIn(m), { redirect: "manual" })).status, 303);
+    const NEW = "copper-kettle-77-meadow";
+    const reset = await t.post("/password/reset", { password: NEW, confirm: NEW });
+    assert.equal(reset.status, 303);
+    assert.ok(t.jar.cookies.has(deviceCookieName(t.config)), "the reset leaves a device cookie");
+    const signIn = await t.post("/login", { email, password: NEW });
+    assert.equal(signIn.status, 303, "the browser that proved the mailbox is not locked out");
+  } finally {
+    await mail.close();
   }
 });
