@@ -46,6 +46,35 @@ Deno.test("signup: common passwords, control characters and odd Unicode are refu
   }
 });
 
+Deno.test("signup: blank-looking and piled-up names are refused; emoji sequences are fine", async () => {
+  const t = await testApp();
+  try {
+    for (
+      const [name, message] of [
+        ["\u3164", /Your name must not contain invisible/], // HANGUL FILLER alone looks blank
+        ["Ada\u{e0069}\u{e0067}\u{e006e}", /Your name must not contain invisible/], // tags
+        [`Z${"\u0336".repeat(21)}oe`, /Your name must not stack more than 4 accents/],
+      ] as const
+    ) {
+      const res = await t.post("/signup", {
+        email: "a@example.com",
+        password: GOOD_PASSWORD,
+        name,
+      });
+      assert.equal(res.status, 422, JSON.stringify(name));
+      assert.match(await res.text(), message);
+    }
+    const res = await t.post("/signup", {
+      email: "dev@example.com",
+      password: GOOD_PASSWORD,
+      name: "Ada 👩\u200d💻",
+    });
+    assert.equal(res.status, 303);
+  } finally {
+    t.close();
+  }
+});
+
 Deno.test("signup: wrong body types and sizes get 400/413/415, never 500", async () => {
   const t = await testApp();
   try {

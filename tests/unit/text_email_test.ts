@@ -54,8 +54,54 @@ Deno.test("text: control characters, invisible characters, lone surrogates, leng
   assert.match(textProblem("A\u202eB", { max: 10 })!, /invisible/);
   assert.match(textProblem("A\ud800", { max: 10 })!, /invalid/);
   assert.match(textProblem("x".repeat(11), { max: 10 })!, /at most 10/);
-  assert.equal(textProblem("👩‍💻", { max: 10 }), textProblem("👩‍💻", { max: 10 })); // stable
   assert.equal(textProblem("line\nbreak", { max: 20, multiline: true }), null);
+});
+
+Deno.test("text: default-ignorable characters and stacked marks are refused", () => {
+  const invisible = [
+    "\u3164", // HANGUL FILLER: a "blank" name
+    "A\u115fB", // HANGUL CHOSEONG FILLER
+    "A\uffa0B", // HALFWIDTH HANGUL FILLER
+    "A\u034fB", // COMBINING GRAPHEME JOINER
+    "A\u00adB", // SOFT HYPHEN
+    "Ada\u{e0041}\u{e0042}", // tag characters: hidden ASCII
+    "A\u{e0001}B",
+    "A\u{e007f}B",
+    "Ada\u200dLovelace", // ZWJ between letters
+    "\u200d🙂", // ZWJ with nothing before it
+    "🙂\u200d", // or nothing after it
+    "👩\u200d\u200d💻", // two in a row
+    "🙂\ufe0f\ufe0f", // a second variation selector selects nothing
+    "\ufe0fA", // a variation selector with no character before it
+  ];
+  for (const s of invisible) {
+    assert.match(textProblem(s, { max: 100 }) ?? "", /invisible/, JSON.stringify(s));
+  }
+  const zalgo = `Z${"\u0301\u0316\u0324".repeat(7)}algo`; // 21 marks on one letter
+  assert.match(textProblem(zalgo, { max: 100 })!, /more than 4 accents/);
+  // "q" has no precomposed form with a diaeresis, so every mark stays a mark after NFC.
+  assert.match(textProblem(`q${"\u0308".repeat(5)}`, { max: 100 })!, /more than 4 accents/);
+  assert.equal(textProblem(`q${"\u0308".repeat(4)}`, { max: 100 }), null);
+});
+
+Deno.test("text: real names, scripts and emoji sequences pass", () => {
+  const fine = [
+    "Zoë Ångström",
+    "Nguyễn Thị Minh Khai",
+    "Nguyễn Thị Minh Khai".normalize("NFD"), // two marks on one letter when decomposed
+    "अनुष्का",
+    "محمد",
+    "🙂",
+    "👩\u200d💻", // woman technologist: pictograph, ZWJ, pictograph
+    "👨🏽\u200d💻", // with a skin tone
+    "🏳\ufe0f\u200d🌈", // rainbow flag: variation selector before the ZWJ
+    "👩\u200d❤\ufe0f\u200d💋\u200d👨", // kiss: three joiners
+    "❤\ufe0f", // emoji presentation
+    "1\ufe0f\u20e3", // keycap
+    "葛\u{e0100}城", // an ideographic variant (Japanese names)
+    "Ada Lovelace 🙂",
+  ];
+  for (const s of fine) assert.equal(textProblem(s, { max: 100 }), null, JSON.stringify(s));
 });
 
 Deno.test("safeNext: only same-site relative paths", () => {
