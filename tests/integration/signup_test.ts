@@ -186,6 +186,28 @@ Deno.test("signup: a full-width look-alike of a real domain cannot take that add
   }
 });
 
+Deno.test("signup: an address that displays as another (Cyrillic letter, full-width) is refused", async () => {
+  const t = await testApp();
+  try {
+    for (
+      const [email, message] of [
+        ["ali\u0441e.qa@example.com", /mixes Latin and Cyrillic letters/],
+        ["ｕｓｅｒ@example.com", /uses look-alike characters/],
+      ] as const
+    ) {
+      const res = await t.post("/signup", { email, password: GOOD_PASSWORD });
+      assert.equal(res.status, 422, email);
+      assert.match(await res.text(), message);
+    }
+    assert.equal(
+      (await t.post("/signup", { email: "alice.qa@example.com", password: GOOD_PASSWORD })).status,
+      303,
+    );
+  } finally {
+    t.close();
+  }
+});
+
 Deno.test("signup: a taken address links to sign-in (keeping where the person was going)", async () => {
   const t = await testApp();
   try {

@@ -168,3 +168,37 @@ Deno.test("parseEmail refuses domains with compatibility look-alikes (full-width
   assert.ok(parseEmail("x@例え.テスト").ok);
   assert.ok(parseEmail("dave@bücher.example").ok);
 });
+
+Deno.test("parseEmail refuses look-alike mailbox names and mixed-alphabet domain labels", () => {
+  const refused: [string, RegExp][] = [
+    ["ali\u0441e.qa@example.com", /before the @ mixes Latin and Cyrillic letters/], // Cyrillic с
+    ["\u03b1lice@example.com", /before the @ mixes Latin and Greek letters/], // Greek α
+    ["\u0430\u03b2c@example.com", /before the @ mixes Latin, Cyrillic, and Greek letters/],
+    ["ｕｓｅｒ@example.com", /before the @ uses look-alike characters/], // full-width
+    ["\ufb01nance@example.com", /before the @ uses look-alike characters/], // "ﬁ" ligature
+    ["user\u00b2@example.com", /before the @ uses look-alike characters/], // superscript two
+    ["a@ex\u0430mple.com", /domain .* mixes Latin and Cyrillic letters within one part/],
+    ["a@exampl\u03bf.com", /domain .* mixes Latin and Greek letters/],
+    ["a@xn--exmple-4nf.com", /domain .* mixes Latin and Cyrillic letters/], // same, as punycode
+  ];
+  for (const [typed, message] of refused) {
+    const r = parseEmail(typed);
+    assert.equal(r.ok, false, typed);
+    assert.match(!r.ok ? r.error : "", message, typed);
+  }
+  // One alphabet per mailbox name and per domain label is fine, whichever it is.
+  for (
+    const typed of [
+      "alice.qa@example.com",
+      "иван.петров@example.com",
+      "иван42@пример.рф",
+      "ivan@пример.рф",
+      "ξένος@παράδειγμα.ελ",
+      "anna.müller+news@bücher.example",
+      "用户@例子.广告",
+      "Zoë@example.com",
+    ]
+  ) {
+    assert.ok(parseEmail(typed).ok, typed);
+  }
+});
