@@ -290,14 +290,17 @@ export async function verifyDummy(password: string): Promise<false> {
 
 let common: Set<string> | undefined;
 
-/** True when the password is on the shipped list of common passwords (case-insensitive). */
+/**
+ * True when the password is on the shipped list of common passwords, ignoring case and
+ * surrounding spaces (" Password " is as common as "password").
+ */
 export function isCommonPassword(password: string): boolean {
   common ??= new Set(
     (dictionary["passwords-common"] as string[]).filter((p) => p.length >= PASSWORD_MIN).map((p) =>
       p.toLowerCase()
     ),
   );
-  return common.has(password.toLowerCase());
+  return common.has(password.toLowerCase()) || common.has(password.trim().toLowerCase());
 }
 
 /** Returns what is wrong with a new password, or `null`. */
@@ -305,10 +308,18 @@ export function passwordProblem(password: string): string | null {
   const length = [...password].length;
   if (length < PASSWORD_MIN) return `Use at least ${PASSWORD_MIN} characters.`;
   if (length > PASSWORD_MAX) return `Use at most ${PASSWORD_MAX} characters.`;
+  // C0 (tab and line breaks included), DEL and C1: no keyboard types them into a password
+  // field, so they come from a broken client or a bad paste, and would then be needed again
+  // to sign in. Spaces are ordinary characters here.
   // deno-lint-ignore no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(password)) return "Passwords cannot contain control characters.";
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(password)) {
+    return "Passwords cannot contain control characters (tabs, line breaks or other invisible codes); these usually come from a copy and paste that went wrong. Spaces are fine.";
+  }
   if (!password.isWellFormed()) return "That password contains invalid characters.";
-  if (/^\s*$/u.test(password) || /^(.)\1*$/su.test(password)) {
+  if (/^\s*$/u.test(password)) {
+    return "A password cannot be only spaces. Use letters, numbers or symbols too.";
+  }
+  if (/^(.)\1*$/su.test(password)) {
     return "That password is too easy to guess: use more than one repeated character.";
   }
   if (isCommonPassword(password)) {

@@ -75,6 +75,25 @@ Deno.test("signup: blank-looking and piled-up names are refused; emoji sequences
   }
 });
 
+Deno.test("signup: a password of only spaces, with a C1 control or padded common is refused", async () => {
+  const t = await testApp();
+  try {
+    for (
+      const [password, message] of [
+        ["          ", /A password cannot be only spaces/],
+        ["a-fine-pass\u0085phrase", /cannot contain control characters/],
+        [" password ", /commonly used/],
+      ] as const
+    ) {
+      const res = await t.post("/signup", { email: "a@example.com", password });
+      assert.equal(res.status, 422, JSON.stringify(password));
+      assert.match(await res.text(), message);
+    }
+  } finally {
+    t.close();
+  }
+});
+
 Deno.test("signup: wrong body types and sizes get 400/413/415, never 500", async () => {
   const t = await testApp();
   try {

@@ -143,10 +143,21 @@ Deno.test("password rules: length, controls, common passwords", () => {
   assert.ok(isCommonPassword("QWERTYUIOP"));
   assert.match(passwordProblem("iloveyou")!, /commonly used/);
   assert.equal(passwordProblem("violet-harbour-71-kites"), null);
-  assert.match(passwordProblem("        ")!, /too easy/);
   assert.match(passwordProblem("zzzzzzzzzzzz")!, /too easy/);
   assert.equal(passwordProblem("correct horse battery"), null);
   assert.equal(passwordProblem("xy".repeat(512)), null);
+});
+
+Deno.test("password rules: C0 and C1 controls, padded common passwords, only spaces", () => {
+  assert.match(passwordProblem("abc\u0085defghij")!, /control characters/); // C1 (NEXT LINE)
+  assert.match(passwordProblem("abc\u009bdefghij")!, /control characters/); // C1 (CSI)
+  assert.match(passwordProblem("abc\tdefghij")!, /control characters/);
+  assert.equal(passwordProblem("abc defghij klm"), null, "spaces are fine");
+  assert.ok(isCommonPassword(" password "));
+  assert.ok(isCommonPassword("PASSWORD"));
+  assert.match(passwordProblem("  iloveyou  ")!, /commonly used/);
+  assert.match(passwordProblem("          ")!, /cannot be only spaces/);
+  assert.match(passwordProblem("\u00a0\u3000".repeat(5))!, /cannot be only spaces/);
 });
 
 Deno.test("password hashing: argon2id parameters; NFC-equal passwords verify", async () => {
