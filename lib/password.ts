@@ -303,8 +303,32 @@ export function isCommonPassword(password: string): boolean {
   return common.has(password.toLowerCase()) || common.has(password.trim().toLowerCase());
 }
 
-/** Returns what is wrong with a new password, or `null`. */
-export function passwordProblem(password: string): string | null {
+/**
+ * What the account already tells anyone about itself, which a password must not be (ASVS 5.0
+ * V6.2: context-specific words). Pass what the caller knows: on sign-up what was typed, on
+ * reset and change the account's stored values.
+ */
+export interface PasswordContext {
+  /** The account's email address. */
+  email?: string;
+  /** The account's display name. */
+  name?: string;
+}
+
+/** Compared as people see them: composed, trimmed, any case. */
+function loose(text: string): string {
+  return text.normalize("NFC").trim().toLowerCase();
+}
+
+/**
+ * Returns what is wrong with a new password, or `null`.
+ *
+ * @example
+ * ```ts
+ * passwordProblem("Ada@Example.com ", { email: "ada@example.com" }); // "…is your email address…"
+ * ```
+ */
+export function passwordProblem(password: string, context: PasswordContext = {}): string | null {
   const length = [...password].length;
   if (length < PASSWORD_MIN) return `Use at least ${PASSWORD_MIN} characters.`;
   if (length > PASSWORD_MAX) return `Use at most ${PASSWORD_MAX} characters.`;
@@ -321,6 +345,19 @@ export function passwordProblem(password: string): string | null {
   }
   if (/^(.)\1*$/su.test(password)) {
     return "That password is too easy to guess: use more than one repeated character.";
+  }
+  const typed = loose(password);
+  const email = loose(context.email ?? "");
+  const at = email.lastIndexOf("@");
+  const ownWords: [string, string][] = [
+    [email, "your email address"],
+    [at > 0 ? email.slice(0, at) : "", "the part of your email address before the @"],
+    [loose(context.name ?? ""), "your name"],
+  ];
+  for (const [word, what] of ownWords) {
+    if (word && typed === word) {
+      return `That password is ${what}, which others can guess. Choose another.`;
+    }
   }
   if (isCommonPassword(password)) {
     return "That password is on a list of commonly used passwords. Choose another.";

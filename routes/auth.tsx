@@ -213,7 +213,8 @@ export function authRoutes(): Hono<AppEnv> {
       errors.name = `Your name ${nameProblem}.`;
       values.name = values.name.slice(0, NAME_MAX * 2);
     }
-    const pwProblem = passwordProblem(f.get("password"));
+    // Not the address or name just typed: the first guesses of anyone who knows either.
+    const pwProblem = passwordProblem(f.get("password"), values);
     if (pwProblem) errors.password = pwProblem;
     if (!email.ok || nameProblem || pwProblem) {
       return renderPage(

@@ -236,7 +236,8 @@ export function passwordRoutes(): Hono<AppEnv> {
     const hold = await readResetToken(kv, token);
     if (!hold.ok) return failurePage(c, hold.reason);
     const password = form.fields.get("password");
-    const problem = passwordProblem(password);
+    const { email, name } = hold.user.value;
+    const problem = passwordProblem(password, { email, name });
     if (problem) return resetForm(c, { password: problem });
     if (password !== form.fields.get("confirm")) {
       return resetForm(c, { confirm: "The two passwords do not match." });

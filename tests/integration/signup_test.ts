@@ -94,6 +94,27 @@ Deno.test("signup: a password of only spaces, with a C1 control or padded common
   }
 });
 
+Deno.test("signup: the password may not be the address, its local part or the name", async () => {
+  const t = await testApp();
+  try {
+    const typed = { email: "Grace.Hopper@Example.com", name: "Grace Hopper" };
+    for (
+      const [password, message] of [
+        ["grace.hopper@example.com", /That password is your email address/],
+        ["GRACE.HOPPER", /That password is the part of your email address before the @/],
+        [" grace hopper ", /That password is your name/],
+      ] as const
+    ) {
+      const res = await t.post("/signup", { ...typed, password });
+      assert.equal(res.status, 422, JSON.stringify(password));
+      assert.match(await res.text(), message);
+    }
+    assert.equal((await t.post("/signup", { ...typed, password: GOOD_PASSWORD })).status, 303);
+  } finally {
+    t.close();
+  }
+});
+
 Deno.test("signup: wrong body types and sizes get 400/413/415, never 500", async () => {
   const t = await testApp();
   try {

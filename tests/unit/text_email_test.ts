@@ -160,6 +160,29 @@ Deno.test("password rules: C0 and C1 controls, padded common passwords, only spa
   assert.match(passwordProblem("\u00a0\u3000".repeat(5))!, /cannot be only spaces/);
 });
 
+Deno.test("password rules: not the account's email address, its local part or the name", () => {
+  const context = { email: "Ada.Lovelace@Example.com", name: "Ada Lovelace" };
+  for (
+    const [password, what] of [
+      ["ada.lovelace@example.com", /is your email address/],
+      [" ADA.LOVELACE@EXAMPLE.COM ", /is your email address/],
+      ["Ada.Lovelace", /is the part of your email address before the @/],
+      ["ada lovelace", /is your name/],
+      ["  Ada Lovelace\u00a0", /is your name/], // trimmed, like any surrounding space
+    ] as const
+  ) {
+    assert.match(passwordProblem(password, context) ?? "", what, password);
+  }
+  // The same words are fine for someone else, and longer passwords that contain them pass.
+  assert.equal(passwordProblem("ada.lovelace@example.com"), null);
+  assert.equal(passwordProblem("Ada Lovelace counts 1843", context), null);
+  // A name that is the decomposed form of the password is the same name.
+  assert.match(
+    passwordProblem("Zoë Ångström", { name: "Zoe\u0308 A\u030angstro\u0308m" })!,
+    /is your name/,
+  );
+});
+
 Deno.test("password hashing: argon2id parameters; NFC-equal passwords verify", async () => {
   const { hashPassword, verifyPassword } = await import("../../lib/password.ts");
   const phc = await hashPassword("Ame\u0301lie-garden-42");
