@@ -115,6 +115,32 @@ Deno.test("signup: the password may not be the address, its local part or the na
   }
 });
 
+// QA reported that "é" typed decomposed (e + U+0301) and precomposed (U+00E9) passwords do not
+// match. They do, through the whole app: passwords are NFC-normalized before hashing and
+// verifying. This test guards that (it fails if either normalization is removed).
+Deno.test('signup with a decomposed "é" in the password, sign-in with the precomposed one', async () => {
+  const t = await testApp();
+  try {
+    const email = "amelie@example.com";
+    const res = await t.post("/signup", { email, password: "Ame\u0301lie-garden-42" });
+    assert.equal(res.status, 303);
+    t.jar.cookies.clear();
+    assert.equal(
+      (await t.post("/login", { email, password: "Am\u00e9lie-garden-42" })).status,
+      303,
+    );
+    t.jar.cookies.clear();
+    assert.equal(
+      (await t.post("/login", { email, password: "Ame\u0301lie-garden-42" })).status,
+      303,
+    );
+    t.jar.cookies.clear();
+    assert.equal((await t.post("/login", { email, password: "Amelie-garden-42" })).status, 401);
+  } finally {
+    t.close();
+  }
+});
+
 Deno.test("signup: wrong body types and sizes get 400/413/415, never 500", async () => {
   const t = await testApp();
   try {
