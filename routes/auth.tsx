@@ -69,7 +69,6 @@ function SignupPage(
             autocomplete="email"
             required
             autofocus={!values.email || !!errors.email}
-            maxLength={254}
           />
           <Field
             label="Name (optional)"
@@ -77,7 +76,6 @@ function SignupPage(
             value={values.name}
             error={errors.name}
             autocomplete="name"
-            maxLength={NAME_MAX}
           />
           <NewPasswordField error={errors.password} autofocus={!!values.email && !errors.email} />
           <button type="submit" class="button primary">Create account</button>
@@ -123,7 +121,6 @@ function LoginPage(
             autocomplete="username"
             required
             autofocus={!email}
-            maxLength={254}
             describedBy={describedBy}
             invalid={credentialsRefused}
           />

@@ -25,7 +25,7 @@ import { pageContext, renderPage } from "../lib/render.tsx";
 import { clearSessionCookie } from "../lib/auth.ts";
 import { parseEmail } from "../lib/email.ts";
 import { cleanText } from "../lib/text.ts";
-import { hashPassword, PASSWORD_MAX, passwordProblem } from "../lib/password.ts";
+import { hashPassword, passwordProblem } from "../lib/password.ts";
 import { humanDuration } from "../lib/mail/templates.ts";
 import { enqueueMail } from "../lib/mail/outgoing.ts";
 import { requestPasswordReset, reserveClientMailAttempt } from "../lib/mail/flows.ts";
@@ -76,7 +76,6 @@ function ForgotForm({ email, error }: { email: string; error?: string }) {
         autocomplete="email"
         required
         autofocus
-        maxLength={254}
       />
       <button type="submit" class="button primary">Send me a reset link</button>
     </form>
@@ -164,7 +163,6 @@ function resetForm(c: Ctx, errors: { password?: string; confirm?: string } = {})
             error={errors.confirm}
             autocomplete="new-password"
             required
-            maxLength={PASSWORD_MAX}
           />
           <button type="submit" class="button primary">Set new password</button>
         </form>

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { GOOD_PASSWORD, testApp } from "../helpers.ts";
+import { CookieJar, GOOD_PASSWORD, testApp } from "../helpers.ts";
+import { linkIn, startMail } from "../mail_helpers.ts";
 
 Deno.test("signup: invalid fields re-render the form with what was typed, never the password", async () => {
   const t = await testApp();
@@ -138,6 +139,56 @@ Deno.test('signup with a decomposed "é" in the password, sign-in with the preco
     assert.equal((await t.post("/login", { email, password: "Amelie-garden-42" })).status, 401);
   } finally {
     t.close();
+  }
+});
+
+Deno.test("forms: no maxlength cuts short a password, name or address the server accepts", async () => {
+  const t = await testApp();
+  const mail = startMail(t);
+  try {
+    // Browsers count UTF-16 units; the server counts characters: 1024 emoji are 2048 units.
+    const emoji = "🙂🙃".repeat(512);
+    assert.equal(emoji.length, 2048);
+    const email = "emoji@example.com";
+    const name = "🦊".repeat(100); // the longest name: 200 units
+    assert.equal((await t.post("/signup", { email, password: emoji, name })).status, 303);
+
+    const pages: [string, string][] = [];
+    const keep = async (path: string, res: Response) => {
+      assert.equal(res.status, 200, path);
+      pages.push([path, await res.text()]);
+    };
+    for (const path of ["/account/password", "/account/email", "/password/forgot"]) {
+      await keep(path, await t.request(path));
+    }
+    t.jar.cookies.clear();
+    for (const path of ["/signup", "/login"]) await keep(path, await t.request(path));
+    // The reset form, opened from its link in a browser of its own.
+    await t.post("/password/forgot", { email });
+    const link = linkIn(await mail.waitFor((m) => m.kind === "password_reset" && m.to === email));
+    const jar = new CookieJar();
+    const open = async (path: string) => {
+      const headers = jar.cookies.size ? { cookie: jar.header() } : undefined;
+      const res = await t.app.request(new URL(path, t.origin).href, { headers }, {
+        remoteAddr: { hostname: "198.51.100.7" },
+      });
+      jar.update(res);
+      return res;
+    };
+    await open(link);
+    await keep("/password/reset", await open("/password/reset"));
+
+    const field = /<input [^>]*name="(email|name|password|confirm|current)"[^>]*>/g;
+    let fields = 0;
+    for (const [path, html] of pages) {
+      for (const input of html.match(field) ?? []) {
+        fields++;
+        assert.doesNotMatch(input, /maxlength/i, `${path}: ${input}`);
+      }
+    }
+    assert.equal(fields, 12, "every email, name and password field was checked");
+  } finally {
+    await mail.close();
   }
 });
 
