@@ -9,7 +9,7 @@
  * @module
  */
 import type { ComponentChildren } from "preact";
-import { PASSWORD_MAX, PASSWORD_MIN } from "../lib/password.ts";
+import { PASSWORD_MIN } from "../lib/password.ts";
 import { visibleText } from "../lib/text.ts";
 
 /** Props of {@link Field}. */
@@ -28,7 +28,13 @@ export interface FieldProps {
   autocomplete?: string;
   required?: boolean;
   autofocus?: boolean;
+  /**
+   * Browsers count UTF-16 code units (an emoji is two) and stop typing and cut pastes at this
+   * length; the server counts code points, after trimming and NFC for text. Give the UTF-16
+   * worst case of the server's limit, or leave it out and let the server's message say it.
+   */
   maxLength?: number;
+  /** Safe as the server's minimum: a value never has fewer UTF-16 units than code points. */
   minLength?: number;
 }
 
@@ -69,7 +75,9 @@ export interface NewPasswordFieldProps {
 
 /**
  * The field where someone chooses a password: the same rules, hint and browser hints
- * (`autocomplete="new-password"`) on sign-up, reset and change.
+ * (`autocomplete="new-password"`) on sign-up, reset and change. No `maxlength`: a browser
+ * would count 1024 emoji (which the server accepts) as 2048, and cut a long pasted password
+ * short without a word, leaving a password manager with one the account does not have.
  *
  * @example
  * ```tsx
@@ -88,7 +96,6 @@ export function NewPasswordField(p: NewPasswordFieldProps) {
       required
       autofocus={p.autofocus}
       minLength={PASSWORD_MIN}
-      maxLength={PASSWORD_MAX}
     />
   );
 }

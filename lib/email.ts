@@ -10,6 +10,7 @@
  * ```
  * @module
  */
+import { domainToUnicode } from "node:url";
 import { textProblem } from "./text.ts";
 
 /** The result of {@link parseEmail}. */
@@ -21,6 +22,22 @@ export type ParsedEmail =
 // and RFC 5322 atext symbols); domain: labels of letters, digits and hyphens.
 const LOCAL = /^[\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+(\.[\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+)*$/u;
 const LABEL = /^[\p{L}\p{N}]([\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?$/u;
+
+// Alphabets with many letters that look alike ("a" "а" "α", "o" "о" "ο", "c" "с"). A mailbox
+// name or domain label written in one of them is fine; one mixing them is how "aliсe" (with a
+// Cyrillic "с") passes for "alice".
+const CONFUSABLE_SCRIPTS = [
+  ["Latin", /\p{Script=Latin}/u],
+  ["Cyrillic", /\p{Script=Cyrillic}/u],
+  ["Greek", /\p{Script=Greek}/u],
+] as const;
+const SAME_LOOKING = "(Latin “o”, Cyrillic “о” and Greek “ο” look the same)";
+
+/** "Latin and Cyrillic" when `text` has letters of more than one confusable alphabet. */
+function mixedScripts(text: string): string | null {
+  const found = CONFUSABLE_SCRIPTS.filter(([, script]) => script.test(text)).map(([name]) => name);
+  return found.length > 1 ? new Intl.ListFormat("en").format(found) : null;
+}
 
 /**
  * The lookup key for an address: trimmed, NFC, lower-cased, and the domain in its ASCII
@@ -42,7 +59,13 @@ function asciiDomain(domain: string): string | null {
   }
 }
 
-/** Validates an address typed by a person. */
+/**
+ * Validates an address typed by a person: syntax and lengths, no control or invisible
+ * characters, and no look-alikes, so that no address displays as another one: no compatibility
+ * characters (full-width letters, ligatures: NFKC must not change it) in either part, and no
+ * mailbox name or domain label mixing Latin, Cyrillic and Greek letters. One alphabet
+ * throughout ("иван@пример.рф", "ξένος@example.gr") is fine.
+ */
 export function parseEmail(raw: string): ParsedEmail {
   const display = raw.trim().normalize("NFC");
   if (display === "") return { ok: false, error: "Enter your email address." };
@@ -61,6 +84,23 @@ export function parseEmail(raw: string): ParsedEmail {
   ) {
     return { ok: false, error: "Enter an email address like name@example.com." };
   }
+  // The same look-alikes in the mailbox name ("ｕｓｅｒ", "ﬁnance") do not change the key, but
+  // the address would display as, and be mistaken for, another person's.
+  if (local.normalize("NFKC") !== local) {
+    return {
+      ok: false,
+      error:
+        "The part before the @ uses look-alike characters (such as full-width letters). Type it in ordinary characters.",
+    };
+  }
+  const localMix = mixedScripts(local);
+  if (localMix) {
+    return {
+      ok: false,
+      error:
+        `The part before the @ mixes ${localMix} letters, so it can pass for another address ${SAME_LOOKING}. Type it in one alphabet.`,
+    };
+  }
   // Full-width and other compatibility characters ("ｅｘａｍｐｌｅ.com") map onto an ordinary
   // domain, so one could hold the account key of a real address that the reset flow, rightly,
   // does not treat as the same mailbox: such a domain is refused, with the reason.
@@ -74,6 +114,16 @@ export function parseEmail(raw: string): ParsedEmail {
   const ascii = asciiDomain(domain.toLowerCase());
   if (!ascii || ascii.length > 253) {
     return { ok: false, error: "Enter an email address like name@example.com." };
+  }
+  // Checked label by label ("пример.com" is fine), on the Unicode form, so a label typed as
+  // punycode ("xn--exmple-4nf" is "exаmple" with a Cyrillic "а") is checked too.
+  const domainMix = domainToUnicode(ascii).split(".").map(mixedScripts).find(Boolean);
+  if (domainMix) {
+    return {
+      ok: false,
+      error:
+        `The domain of this email address mixes ${domainMix} letters within one part, so it can pass for another domain ${SAME_LOOKING}. Type each part in one alphabet.`,
+    };
   }
   return { ok: true, display, key: `${local.toLowerCase()}@${ascii}` };
 }

@@ -290,26 +290,74 @@ export async function verifyDummy(password: string): Promise<false> {
 
 let common: Set<string> | undefined;
 
-/** True when the password is on the shipped list of common passwords (case-insensitive). */
+/**
+ * True when the password is on the shipped list of common passwords, ignoring case and
+ * surrounding spaces (" Password " is as common as "password").
+ */
 export function isCommonPassword(password: string): boolean {
   common ??= new Set(
     (dictionary["passwords-common"] as string[]).filter((p) => p.length >= PASSWORD_MIN).map((p) =>
       p.toLowerCase()
     ),
   );
-  return common.has(password.toLowerCase());
+  return common.has(password.toLowerCase()) || common.has(password.trim().toLowerCase());
 }
 
-/** Returns what is wrong with a new password, or `null`. */
-export function passwordProblem(password: string): string | null {
+/**
+ * What the account already tells anyone about itself, which a password must not be (ASVS 5.0
+ * V6.2: context-specific words). Pass what the caller knows: on sign-up what was typed, on
+ * reset and change the account's stored values.
+ */
+export interface PasswordContext {
+  /** The account's email address. */
+  email?: string;
+  /** The account's display name. */
+  name?: string;
+}
+
+/** Compared as people see them: composed, trimmed, any case. */
+function loose(text: string): string {
+  return text.normalize("NFC").trim().toLowerCase();
+}
+
+/**
+ * Returns what is wrong with a new password, or `null`.
+ *
+ * @example
+ * ```ts
+ * passwordProblem("Ada@Example.com ", { email: "ada@example.com" }); // "…is your email address…"
+ * ```
+ */
+export function passwordProblem(password: string, context: PasswordContext = {}): string | null {
   const length = [...password].length;
   if (length < PASSWORD_MIN) return `Use at least ${PASSWORD_MIN} characters.`;
   if (length > PASSWORD_MAX) return `Use at most ${PASSWORD_MAX} characters.`;
+  // C0 (tab and line breaks included), DEL and C1: no keyboard types them into a password
+  // field, so they come from a broken client or a bad paste, and would then be needed again
+  // to sign in. Spaces are ordinary characters here.
   // deno-lint-ignore no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(password)) return "Passwords cannot contain control characters.";
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(password)) {
+    return "Passwords cannot contain control characters (tabs, line breaks or other invisible codes); these usually come from a copy and paste that went wrong. Spaces are fine.";
+  }
   if (!password.isWellFormed()) return "That password contains invalid characters.";
-  if (/^\s*$/u.test(password) || /^(.)\1*$/su.test(password)) {
+  if (/^\s*$/u.test(password)) {
+    return "A password cannot be only spaces. Use letters, numbers or symbols too.";
+  }
+  if (/^(.)\1*$/su.test(password)) {
     return "That password is too easy to guess: use more than one repeated character.";
+  }
+  const typed = loose(password);
+  const email = loose(context.email ?? "");
+  const at = email.lastIndexOf("@");
+  const ownWords: [string, string][] = [
+    [email, "your email address"],
+    [at > 0 ? email.slice(0, at) : "", "the part of your email address before the @"],
+    [loose(context.name ?? ""), "your name"],
+  ];
+  for (const [word, what] of ownWords) {
+    if (word && typed === word) {
+      return `That password is ${what}, which others can guess. Choose another.`;
+    }
   }
   if (isCommonPassword(password)) {
     return "That password is on a list of commonly used passwords. Choose another.";

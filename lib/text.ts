@@ -14,6 +14,25 @@
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/u;
 const INVISIBLE = /[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]/u;
+// Everything Unicode says to render as nothing when unsupported: Hangul fillers (U+115F,
+// U+3164, U+FFA0), the soft hyphen, the combining grapheme joiner, tag characters (which can
+// carry hidden ASCII), variation selectors... A name made of these looks blank, or like another.
+const IGNORABLE = /\p{Default_Ignorable_Code_Point}/u;
+// Two ignorables are part of ordinary visible text, so they pass where they do their job.
+// A variation selector picks a glyph for the character before it (emoji "❤️" is U+2764 U+FE0F;
+// Japanese names use ideographic variants): one is allowed right after a visible character.
+const VARIATION_SELECTOR =
+  /(?<=[\p{L}\p{N}\p{S}\p{Extended_Pictographic}])[\u180b-\u180d\u180f\ufe00-\ufe0f\u{e0100}-\u{e01ef}]/gu;
+// A zero-width joiner builds one emoji from several ("👩‍💻" is woman, ZWJ, laptop): allowed
+// only between two pictographs (the first may carry a skin tone), never next to letters where
+// it would be invisible. Matched once variation selectors are gone ("🏳️‍🌈" has one before it).
+const EMOJI_ZWJ =
+  /(?<=\p{Extended_Pictographic}\p{Emoji_Modifier}?)\u200d(?=\p{Extended_Pictographic})/gu;
+// Marks stack only a few deep in real text (Vietnamese puts two accents on one letter, Tibetan
+// stacks of subjoined letters and a vowel reach three or four); "Zalgo" text piles up dozens,
+// which spill over the lines above and below.
+const MAX_MARKS = 4;
+const STACKED_MARKS = new RegExp(`\\p{M}{${MAX_MARKS + 1},}`, "u");
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /** Options for {@link textProblem}. */
@@ -35,7 +54,14 @@ export function textProblem(value: string, rules: TextRules): string | null {
   if (length > rules.max) return `must be at most ${rules.max} characters`;
   const checked = rules.multiline ? value.replace(/\r?\n/g, "") : value;
   if (CONTROL.test(checked)) return "must not contain control characters";
-  if (INVISIBLE.test(checked)) return "must not contain invisible or direction-changing characters";
+  const visible = checked.replace(VARIATION_SELECTOR, "").replace(EMOJI_ZWJ, "");
+  if (INVISIBLE.test(visible) || IGNORABLE.test(visible)) {
+    return "must not contain invisible or direction-changing characters";
+  }
+  // Counted on the composed form, so "ễ" typed as e + two accents counts as one letter.
+  if (STACKED_MARKS.test(checked.normalize("NFC"))) {
+    return `must not stack more than ${MAX_MARKS} accents or other marks on one character`;
+  }
   if (LONE_SURROGATE.test(value) || !value.isWellFormed()) return "contains invalid characters";
   return null;
 }

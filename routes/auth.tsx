@@ -77,7 +77,6 @@ function SignupPage(
             autocomplete="email"
             required
             autofocus={!values.email || !!errors.email}
-            maxLength={254}
           />
           <Field
             label="Name (optional)"
@@ -85,7 +84,6 @@ function SignupPage(
             value={values.name}
             error={errors.name}
             autocomplete="name"
-            maxLength={NAME_MAX}
           />
           <NewPasswordField error={errors.password} autofocus={!!values.email && !errors.email} />
           <button type="submit" class="button primary">Create account</button>
@@ -131,7 +129,6 @@ function LoginPage(
             autocomplete="username"
             required
             autofocus={!email}
-            maxLength={254}
             describedBy={describedBy}
             invalid={credentialsRefused}
           />
@@ -221,7 +218,8 @@ export function authRoutes(): Hono<AppEnv> {
       errors.name = `Your name ${nameProblem}.`;
       values.name = values.name.slice(0, NAME_MAX * 2);
     }
-    const pwProblem = passwordProblem(f.get("password"));
+    // Not the address or name just typed: the first guesses of anyone who knows either.
+    const pwProblem = passwordProblem(f.get("password"), values);
     if (pwProblem) errors.password = pwProblem;
     if (!email.ok || nameProblem || pwProblem) {
       return renderPage(

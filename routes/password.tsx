@@ -27,7 +27,7 @@ import { randomToken } from "../lib/crypto.ts";
 import { addTrustedDevice, DEVICE_TRUST_SECONDS } from "../kv/devices.ts";
 import { parseEmail } from "../lib/email.ts";
 import { cleanText } from "../lib/text.ts";
-import { hashPassword, PASSWORD_MAX, passwordProblem } from "../lib/password.ts";
+import { hashPassword, passwordProblem } from "../lib/password.ts";
 import { humanDuration } from "../lib/mail/templates.ts";
 import { enqueueMail } from "../lib/mail/outgoing.ts";
 import { requestPasswordReset, reserveClientMailAttempt } from "../lib/mail/flows.ts";
@@ -78,7 +78,6 @@ function ForgotForm({ email, error }: { email: string; error?: string }) {
         autocomplete="email"
         required
         autofocus
-        maxLength={254}
       />
       <button type="submit" class="button primary">Send me a reset link</button>
     </form>
@@ -166,7 +165,6 @@ function resetForm(c: Ctx, errors: { password?: string; confirm?: string } = {})
             error={errors.confirm}
             autocomplete="new-password"
             required
-            maxLength={PASSWORD_MAX}
           />
           <button type="submit" class="button primary">Set new password</button>
         </form>
@@ -238,7 +236,8 @@ export function passwordRoutes(): Hono<AppEnv> {
     const hold = await readResetToken(kv, token);
     if (!hold.ok) return failurePage(c, hold.reason);
     const password = form.fields.get("password");
-    const problem = passwordProblem(password);
+    const { email, name } = hold.user.value;
+    const problem = passwordProblem(password, { email, name });
     if (problem) return resetForm(c, { password: problem });
     if (password !== form.fields.get("confirm")) {
       return resetForm(c, { confirm: "The two passwords do not match." });

@@ -256,7 +256,7 @@ export function sessionRoutes(): Hono<AppEnv> {
 
     const errors: Partial<Record<"current" | "password", string>> = {};
     if (!current) errors.current = "Enter your current password.";
-    const problem = passwordProblem(password);
+    const problem = passwordProblem(password, { email: auth.user.email, name: auth.user.name });
     if (problem) errors.password = problem;
     if (errors.current || errors.password) return await page(422, errors);
 

@@ -136,7 +136,6 @@ async function changePage(
             autocomplete="email"
             required
             autofocus={!errors.password}
-            maxLength={254}
           />
           <Field
             label="Current password"

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { GOOD_PASSWORD, testApp } from "../helpers.ts";
+import { CookieJar, GOOD_PASSWORD, testApp } from "../helpers.ts";
+import { linkIn, startMail } from "../mail_helpers.ts";
 
 Deno.test("signup: invalid fields re-render the form with what was typed, never the password", async () => {
   const t = await testApp();
@@ -43,6 +44,151 @@ Deno.test("signup: common passwords, control characters and odd Unicode are refu
     }
   } finally {
     t.close();
+  }
+});
+
+Deno.test("signup: blank-looking and piled-up names are refused; emoji sequences are fine", async () => {
+  const t = await testApp();
+  try {
+    for (
+      const [name, message] of [
+        ["\u3164", /Your name must not contain invisible/], // HANGUL FILLER alone looks blank
+        ["Ada\u{e0069}\u{e0067}\u{e006e}", /Your name must not contain invisible/], // tags
+        [`Z${"\u0336".repeat(21)}oe`, /Your name must not stack more than 4 accents/],
+      ] as const
+    ) {
+      const res = await t.post("/signup", {
+        email: "a@example.com",
+        password: GOOD_PASSWORD,
+        name,
+      });
+      assert.equal(res.status, 422, JSON.stringify(name));
+      assert.match(await res.text(), message);
+    }
+    const res = await t.post("/signup", {
+      email: "dev@example.com",
+      password: GOOD_PASSWORD,
+      name: "Ada 👩\u200d💻",
+    });
+    assert.equal(res.status, 303);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("signup: a password of only spaces, with a C1 control or padded common is refused", async () => {
+  const t = await testApp();
+  try {
+    for (
+      const [password, message] of [
+        ["          ", /A password cannot be only spaces/],
+        ["a-fine-pass\u0085phrase", /cannot contain control characters/],
+        [" password ", /commonly used/],
+      ] as const
+    ) {
+      const res = await t.post("/signup", { email: "a@example.com", password });
+      assert.equal(res.status, 422, JSON.stringify(password));
+      assert.match(await res.text(), message);
+    }
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("signup: the password may not be the address, its local part or the name", async () => {
+  const t = await testApp();
+  try {
+    const typed = { email: "Grace.Hopper@Example.com", name: "Grace Hopper" };
+    for (
+      const [password, message] of [
+        ["grace.hopper@example.com", /That password is your email address/],
+        ["GRACE.HOPPER", /That password is the part of your email address before the @/],
+        [" grace hopper ", /That password is your name/],
+      ] as const
+    ) {
+      const res = await t.post("/signup", { ...typed, password });
+      assert.equal(res.status, 422, JSON.stringify(password));
+      assert.match(await res.text(), message);
+    }
+    assert.equal((await t.post("/signup", { ...typed, password: GOOD_PASSWORD })).status, 303);
+  } finally {
+    t.close();
+  }
+});
+
+// QA reported that "é" typed decomposed (e + U+0301) and precomposed (U+00E9) passwords do not
+// match. They do, through the whole app: passwords are NFC-normalized before hashing and
+// verifying. This test guards that (it fails if either normalization is removed).
+Deno.test('signup with a decomposed "é" in the password, sign-in with the precomposed one', async () => {
+  const t = await testApp();
+  try {
+    const email = "amelie@example.com";
+    const res = await t.post("/signup", { email, password: "Ame\u0301lie-garden-42" });
+    assert.equal(res.status, 303);
+    t.jar.cookies.clear();
+    assert.equal(
+      (await t.post("/login", { email, password: "Am\u00e9lie-garden-42" })).status,
+      303,
+    );
+    t.jar.cookies.clear();
+    assert.equal(
+      (await t.post("/login", { email, password: "Ame\u0301lie-garden-42" })).status,
+      303,
+    );
+    t.jar.cookies.clear();
+    assert.equal((await t.post("/login", { email, password: "Amelie-garden-42" })).status, 401);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("forms: no maxlength cuts short a password, name or address the server accepts", async () => {
+  const t = await testApp();
+  const mail = startMail(t);
+  try {
+    // Browsers count UTF-16 units; the server counts characters: 1024 emoji are 2048 units.
+    const emoji = "🙂🙃".repeat(512);
+    assert.equal(emoji.length, 2048);
+    const email = "emoji@example.com";
+    const name = "🦊".repeat(100); // the longest name: 200 units
+    assert.equal((await t.post("/signup", { email, password: emoji, name })).status, 303);
+
+    const pages: [string, string][] = [];
+    const keep = async (path: string, res: Response) => {
+      assert.equal(res.status, 200, path);
+      pages.push([path, await res.text()]);
+    };
+    for (const path of ["/account/password", "/account/email", "/password/forgot"]) {
+      await keep(path, await t.request(path));
+    }
+    t.jar.cookies.clear();
+    for (const path of ["/signup", "/login"]) await keep(path, await t.request(path));
+    // The reset form, opened from its link in a browser of its own.
+    await t.post("/password/forgot", { email });
+    const link = linkIn(await mail.waitFor((m) => m.kind === "password_reset" && m.to === email));
+    const jar = new CookieJar();
+    const open = async (path: string) => {
+      const headers = jar.cookies.size ? { cookie: jar.header() } : undefined;
+      const res = await t.app.request(new URL(path, t.origin).href, { headers }, {
+        remoteAddr: { hostname: "198.51.100.7" },
+      });
+      jar.update(res);
+      return res;
+    };
+    await open(link);
+    await keep("/password/reset", await open("/password/reset"));
+
+    const field = /<input [^>]*name="(email|name|password|confirm|current)"[^>]*>/g;
+    let fields = 0;
+    for (const [path, html] of pages) {
+      for (const input of html.match(field) ?? []) {
+        fields++;
+        assert.doesNotMatch(input, /maxlength/i, `${path}: ${input}`);
+      }
+    }
+    assert.equal(fields, 12, "every email, name and password field was checked");
+  } finally {
+    await mail.close();
   }
 });
 
@@ -180,6 +326,28 @@ Deno.test("signup: a full-width look-alike of a real domain cannot take that add
     assert.equal(res.status, 401);
     res = await t.post("/login", { email: "dave@example.com", password: GOOD_PASSWORD });
     assert.equal(res.status, 303);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("signup: an address that displays as another (Cyrillic letter, full-width) is refused", async () => {
+  const t = await testApp();
+  try {
+    for (
+      const [email, message] of [
+        ["ali\u0441e.qa@example.com", /mixes Latin and Cyrillic letters/],
+        ["ｕｓｅｒ@example.com", /uses look-alike characters/],
+      ] as const
+    ) {
+      const res = await t.post("/signup", { email, password: GOOD_PASSWORD });
+      assert.equal(res.status, 422, email);
+      assert.match(await res.text(), message);
+    }
+    assert.equal(
+      (await t.post("/signup", { email: "alice.qa@example.com", password: GOOD_PASSWORD })).status,
+      303,
+    );
   } finally {
     t.close();
   }

@@ -54,8 +54,54 @@ Deno.test("text: control characters, invisible characters, lone surrogates, leng
   assert.match(textProblem("A\u202eB", { max: 10 })!, /invisible/);
   assert.match(textProblem("A\ud800", { max: 10 })!, /invalid/);
   assert.match(textProblem("x".repeat(11), { max: 10 })!, /at most 10/);
-  assert.equal(textProblem("👩‍💻", { max: 10 }), textProblem("👩‍💻", { max: 10 })); // stable
   assert.equal(textProblem("line\nbreak", { max: 20, multiline: true }), null);
+});
+
+Deno.test("text: default-ignorable characters and stacked marks are refused", () => {
+  const invisible = [
+    "\u3164", // HANGUL FILLER: a "blank" name
+    "A\u115fB", // HANGUL CHOSEONG FILLER
+    "A\uffa0B", // HALFWIDTH HANGUL FILLER
+    "A\u034fB", // COMBINING GRAPHEME JOINER
+    "A\u00adB", // SOFT HYPHEN
+    "Ada\u{e0041}\u{e0042}", // tag characters: hidden ASCII
+    "A\u{e0001}B",
+    "A\u{e007f}B",
+    "Ada\u200dLovelace", // ZWJ between letters
+    "\u200d🙂", // ZWJ with nothing before it
+    "🙂\u200d", // or nothing after it
+    "👩\u200d\u200d💻", // two in a row
+    "🙂\ufe0f\ufe0f", // a second variation selector selects nothing
+    "\ufe0fA", // a variation selector with no character before it
+  ];
+  for (const s of invisible) {
+    assert.match(textProblem(s, { max: 100 }) ?? "", /invisible/, JSON.stringify(s));
+  }
+  const zalgo = `Z${"\u0301\u0316\u0324".repeat(7)}algo`; // 21 marks on one letter
+  assert.match(textProblem(zalgo, { max: 100 })!, /more than 4 accents/);
+  // "q" has no precomposed form with a diaeresis, so every mark stays a mark after NFC.
+  assert.match(textProblem(`q${"\u0308".repeat(5)}`, { max: 100 })!, /more than 4 accents/);
+  assert.equal(textProblem(`q${"\u0308".repeat(4)}`, { max: 100 }), null);
+});
+
+Deno.test("text: real names, scripts and emoji sequences pass", () => {
+  const fine = [
+    "Zoë Ångström",
+    "Nguyễn Thị Minh Khai",
+    "Nguyễn Thị Minh Khai".normalize("NFD"), // two marks on one letter when decomposed
+    "अनुष्का",
+    "محمد",
+    "🙂",
+    "👩\u200d💻", // woman technologist: pictograph, ZWJ, pictograph
+    "👨🏽\u200d💻", // with a skin tone
+    "🏳\ufe0f\u200d🌈", // rainbow flag: variation selector before the ZWJ
+    "👩\u200d❤\ufe0f\u200d💋\u200d👨", // kiss: three joiners
+    "❤\ufe0f", // emoji presentation
+    "1\ufe0f\u20e3", // keycap
+    "葛\u{e0100}城", // an ideographic variant (Japanese names)
+    "Ada Lovelace 🙂",
+  ];
+  for (const s of fine) assert.equal(textProblem(s, { max: 100 }), null, JSON.stringify(s));
 });
 
 Deno.test("safeNext: only same-site relative paths", () => {
@@ -97,10 +143,44 @@ Deno.test("password rules: length, controls, common passwords", () => {
   assert.ok(isCommonPassword("QWERTYUIOP"));
   assert.match(passwordProblem("iloveyou")!, /commonly used/);
   assert.equal(passwordProblem("violet-harbour-71-kites"), null);
-  assert.match(passwordProblem("        ")!, /too easy/);
   assert.match(passwordProblem("zzzzzzzzzzzz")!, /too easy/);
   assert.equal(passwordProblem("correct horse battery"), null);
   assert.equal(passwordProblem("xy".repeat(512)), null);
+});
+
+Deno.test("password rules: C0 and C1 controls, padded common passwords, only spaces", () => {
+  assert.match(passwordProblem("abc\u0085defghij")!, /control characters/); // C1 (NEXT LINE)
+  assert.match(passwordProblem("abc\u009bdefghij")!, /control characters/); // C1 (CSI)
+  assert.match(passwordProblem("abc\tdefghij")!, /control characters/);
+  assert.equal(passwordProblem("abc defghij klm"), null, "spaces are fine");
+  assert.ok(isCommonPassword(" password "));
+  assert.ok(isCommonPassword("PASSWORD"));
+  assert.match(passwordProblem("  iloveyou  ")!, /commonly used/);
+  assert.match(passwordProblem("          ")!, /cannot be only spaces/);
+  assert.match(passwordProblem("\u00a0\u3000".repeat(5))!, /cannot be only spaces/);
+});
+
+Deno.test("password rules: not the account's email address, its local part or the name", () => {
+  const context = { email: "Ada.Lovelace@Example.com", name: "Ada Lovelace" };
+  for (
+    const [password, what] of [
+      ["ada.lovelace@example.com", /is your email address/],
+      [" ADA.LOVELACE@EXAMPLE.COM ", /is your email address/],
+      ["Ada.Lovelace", /is the part of your email address before the @/],
+      ["ada lovelace", /is your name/],
+      ["  Ada Lovelace\u00a0", /is your name/], // trimmed, like any surrounding space
+    ] as const
+  ) {
+    assert.match(passwordProblem(password, context) ?? "", what, password);
+  }
+  // The same words are fine for someone else, and longer passwords that contain them pass.
+  assert.equal(passwordProblem("ada.lovelace@example.com"), null);
+  assert.equal(passwordProblem("Ada Lovelace counts 1843", context), null);
+  // A name that is the decomposed form of the password is the same name.
+  assert.match(
+    passwordProblem("Zoë Ångström", { name: "Zoe\u0308 A\u030angstro\u0308m" })!,
+    /is your name/,
+  );
 });
 
 Deno.test("password hashing: argon2id parameters; NFC-equal passwords verify", async () => {
@@ -121,4 +201,38 @@ Deno.test("parseEmail refuses domains with compatibility look-alikes (full-width
   // Ordinary Unicode domains are still fine.
   assert.ok(parseEmail("x@例え.テスト").ok);
   assert.ok(parseEmail("dave@bücher.example").ok);
+});
+
+Deno.test("parseEmail refuses look-alike mailbox names and mixed-alphabet domain labels", () => {
+  const refused: [string, RegExp][] = [
+    ["ali\u0441e.qa@example.com", /before the @ mixes Latin and Cyrillic letters/], // Cyrillic с
+    ["\u03b1lice@example.com", /before the @ mixes Latin and Greek letters/], // Greek α
+    ["\u0430\u03b2c@example.com", /before the @ mixes Latin, Cyrillic, and Greek letters/],
+    ["ｕｓｅｒ@example.com", /before the @ uses look-alike characters/], // full-width
+    ["\ufb01nance@example.com", /before the @ uses look-alike characters/], // "ﬁ" ligature
+    ["user\u00b2@example.com", /before the @ uses look-alike characters/], // superscript two
+    ["a@ex\u0430mple.com", /domain .* mixes Latin and Cyrillic letters within one part/],
+    ["a@exampl\u03bf.com", /domain .* mixes Latin and Greek letters/],
+    ["a@xn--exmple-4nf.com", /domain .* mixes Latin and Cyrillic letters/], // same, as punycode
+  ];
+  for (const [typed, message] of refused) {
+    const r = parseEmail(typed);
+    assert.equal(r.ok, false, typed);
+    assert.match(!r.ok ? r.error : "", message, typed);
+  }
+  // One alphabet per mailbox name and per domain label is fine, whichever it is.
+  for (
+    const typed of [
+      "alice.qa@example.com",
+      "иван.петров@example.com",
+      "иван42@пример.рф",
+      "ivan@пример.рф",
+      "ξένος@παράδειγμα.ελ",
+      "anna.müller+news@bücher.example",
+      "用户@例子.广告",
+      "Zoë@example.com",
+    ]
+  ) {
+    assert.ok(parseEmail(typed).ok, typed);
+  }
 });
