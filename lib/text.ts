@@ -54,6 +54,10 @@ export function textProblem(value: string, rules: TextRules): string | null {
   if (length > rules.max) return `must be at most ${rules.max} characters`;
   const checked = rules.multiline ? value.replace(/\r?\n/g, "") : value;
   if (CONTROL.test(checked)) return "must not contain control characters";
+  // Unicode's own line and paragraph separators break a one-line field just like "\n".
+  if (/[\u2028\u2029]/.test(checked)) {
+    return rules.multiline ? "must use ordinary line breaks" : "must be on one line";
+  }
   const visible = checked.replace(VARIATION_SELECTOR, "").replace(EMOJI_ZWJ, "");
   if (INVISIBLE.test(visible) || IGNORABLE.test(visible)) {
     return "must not contain invisible or direction-changing characters";

@@ -51,6 +51,9 @@ Deno.test("email: malformed, oversized and odd input is refused", () => {
 Deno.test("text: control characters, invisible characters, lone surrogates, lengths", () => {
   assert.equal(textProblem("Ada", { max: 10 }), null);
   assert.match(textProblem("A\u0007", { max: 10 })!, /control/);
+  assert.match(textProblem("Ada\u2028Lovelace", { max: 20 })!, /one line/);
+  assert.match(textProblem("Ada\u2029", { max: 20, multiline: true })!, /ordinary line breaks/);
+  assert.equal(textProblem("Ada\nLovelace", { max: 20, multiline: true }), null);
   assert.match(textProblem("A\u202eB", { max: 10 })!, /invisible/);
   assert.match(textProblem("A\ud800", { max: 10 })!, /invalid/);
   assert.match(textProblem("x".repeat(11), { max: 10 })!, /at most 10/);
