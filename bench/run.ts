@@ -183,6 +183,21 @@ async function machine(tool: LoadTool): Promise<string> {
     `Deno ${Deno.version.deno}, load: ${toolVersion}`;
 }
 
+/**
+ * The floor must serve the very page (c) serves, nonce aside: a floor that renders less (say,
+ * without the status banner) would flatter nothing and understate (c)'s ratio.
+ */
+async function assertSamePage(appUrl: string, floorUrl: string, headers: Record<string, string>) {
+  const body = async (url: string) =>
+    (await (await fetch(url, { headers })).text()).replace(/nonce="[^"]*"/g, 'nonce=""');
+  const [real, floorPage] = await Promise.all([body(appUrl), body(floorUrl)]);
+  if (real !== floorPage) {
+    throw new Error(
+      `the floor (b) does not serve the same page as (c): ${floorPage.length} vs ${real.length} bytes`,
+    );
+  }
+}
+
 async function main() {
   const opts = parseArgs(Deno.args);
   const tool = await pickLoadTool(opts.tool);
@@ -206,6 +221,7 @@ async function main() {
   const floor = startFloor(kv, config, assets, fixture);
   const pagePath = `/w/${encodeURIComponent(fixture.slug)}`;
   const cookie = { cookie: fixture.cookie };
+  await assertSamePage(app.url + pagePath, floor.url + pagePath, cookie);
 
   console.error(
     `Lodge bench: ${opts.rounds} round(s) of ${opts.slice} s per phase (+${opts.warmup} s warm-up), ${tool}`,

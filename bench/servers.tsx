@@ -234,7 +234,11 @@ export function floorHandler(
       nonce: n,
       stylesheet: assets.stylesheet,
       islandsScript: assets.islandsScript,
-      user: { name: user.name, email: user.email },
+      user: { name: user.name, email: user.email, id: user.id },
+      // Every signed-in page carries the status banner: the floor renders it too.
+      banner: config.statusBanner
+        ? { refreshBuffer: config.refreshBuffer, idleWarning: config.idleWarning }
+        : null,
       switcher: {
         current: { slug: workspace.slug, name: workspace.name },
         workspaces: workspaces.map((w) => ({ slug: w.slug, name: w.name, role: w.role })),
