@@ -1,24 +1,26 @@
 /**
  * Trusted devices: the defence against malicious account lockout (OWASP's "device cookies").
  *
- * A successful sign-in leaves the browser a device cookie (a 256-bit random token, one per
- * browser, kept across accounts) and records, for that account's email key, that this device
- * signed in. Later sign-in attempts for that account from that browser are limited on their own
- * (per device and account) instead of by the account-wide and per-address limits, so a stranger
- * failing ten times at someone's address, or a crowd behind the same address, cannot lock the
- * real owner out of their own browser. Attempts from untrusted clients keep the shared limits.
- * KV keeps only SHA-256 of the email key and of the token; each record has its own `expiresAt`.
+ * When a browser signs in, signs up or completes a password reset, the server mints a device
+ * token for that account (256-bit random, never one the client chose) and keeps its SHA-256 with
+ * the account's user id. The browser's device cookie holds its tokens, one per account
+ * ({@link MAX_DEVICE_TOKENS} at most). A later sign-in attempt for an account from a browser that
+ * holds a token trusted for *that user* is limited on its own, instead of by the account-wide and
+ * per-address limits: strangers' failures cannot lock the owner out of their own browser. Trust
+ * follows the user, not the address (an email change keeps it, a new account at an old address
+ * does not inherit it), and a password change, reset or "sign out everywhere" drops it for every
+ * other browser.
  *
  * @example
  * ```ts
- * const trusted = await isTrustedDevice(kv, email.key, deviceToken(c));
+ * const token = await trustedTokenFor(kv, email.key, deviceTokens(c));
  * ```
  * @module
  */
 import * as keys from "./keys.ts";
 import { sha256Hex } from "../lib/crypto.ts";
 
-/** What KV keeps for a trusted device. */
+/** What KV keeps for a trusted device token. */
 export interface TrustedDevice {
   userId: string;
   createdAt: number;
@@ -26,38 +28,67 @@ export interface TrustedDevice {
   expiresAt: number;
 }
 
-/** How long a device stays trusted after its last successful sign-in: 180 days. */
+/** How long a token stays trusted after the sign-in that minted or renewed it: 180 days. */
 export const DEVICE_TRUST_SECONDS = 180 * 86_400;
 
-/** The KV key of the trust that `token` holds for the account with `emailKey`. */
-export function trustedDeviceKey(emailKey: string, token: string): Deno.KvKey {
-  return keys.trustedDevice(sha256Hex(emailKey), sha256Hex(token));
-}
+/** Tokens one browser keeps (one per account used from it; the oldest drops out). */
+export const MAX_DEVICE_TOKENS = 5;
 
-/** True when the device cookie `token` signed in to the account with `emailKey` and still holds. */
-export async function isTrustedDevice(
+/**
+ * Which of the browser's `tokens` is trusted for the account that `emailKey` names today, if any:
+ * one getMany of the email index and the tokens' records.
+ */
+export async function trustedTokenFor(
   kv: Deno.Kv,
   emailKey: string,
-  token: string | undefined,
+  tokens: readonly string[],
   now = Date.now(),
-): Promise<boolean> {
-  if (!token) return false;
-  const entry = await kv.get<TrustedDevice>(trustedDeviceKey(emailKey, token));
-  return !!entry.value && entry.value.expiresAt > now;
+): Promise<string | null> {
+  if (tokens.length === 0) return null;
+  const [index, ...records] = await kv.getMany<[string, ...TrustedDevice[]]>([
+    keys.userByEmail(emailKey),
+    ...tokens.map((t) => keys.trustedDevice(sha256Hex(t))),
+  ]);
+  const userId = index.value;
+  if (typeof userId !== "string") return null;
+  const i = records.findIndex((r) => r.value?.userId === userId && r.value.expiresAt > now);
+  return i < 0 ? null : tokens[i];
 }
 
-/** Adds (or renews) the trust to an atomic: the same commit as the sign-in's session. */
+/** Adds (or renews) a token's trust for `userId` to an atomic. */
 export function addTrustedDevice(
   op: Deno.AtomicOperation,
-  device: { emailKey: string; token: string; userId: string },
+  userId: string,
+  token: string,
   now = Date.now(),
 ): Deno.AtomicOperation {
-  const value: TrustedDevice = {
-    userId: device.userId,
-    createdAt: now,
-    expiresAt: now + DEVICE_TRUST_SECONDS * 1000,
-  };
-  return op.set(trustedDeviceKey(device.emailKey, device.token), value, {
-    expireIn: DEVICE_TRUST_SECONDS * 1000,
-  });
+  const hash = sha256Hex(token);
+  const expiresAt = now + DEVICE_TRUST_SECONDS * 1000;
+  const expireIn = DEVICE_TRUST_SECONDS * 1000;
+  const value: TrustedDevice = { userId, createdAt: now, expiresAt };
+  return op.set(keys.trustedDevice(hash), value, { expireIn })
+    .set(keys.userTrustedDevice(userId, hash), expiresAt, { expireIn });
+}
+
+/** Drops every trusted token of `userId` except `keep`; returns how many went. */
+export async function forgetTrustedDevices(
+  kv: Deno.Kv,
+  userId: string,
+  keep?: string,
+): Promise<number> {
+  const kept = keep ? sha256Hex(keep) : null;
+  const hashes: string[] = [];
+  for await (const e of kv.list({ prefix: keys.userTrustedDevices(userId) })) {
+    const hash = e.key.at(-1) as string;
+    if (hash !== kept) hashes.push(hash);
+  }
+  // Each pair is deleted together; 100 pairs an atomic stays far inside KV's limits.
+  for (let i = 0; i < hashes.length; i += 100) {
+    const op = kv.atomic();
+    for (const hash of hashes.slice(i, i + 100)) {
+      op.delete(keys.trustedDevice(hash)).delete(keys.userTrustedDevice(userId, hash));
+    }
+    await op.commit();
+  }
+  return hashes.length;
 }

@@ -155,13 +155,18 @@ export const invitation = (workspaceId: string, invitationId: string) =>
 export const workspaceInvitations = (workspaceId: string) => ["invitations", workspaceId] as const;
 
 /**
- * ["trusted_devices", emailKeyHash, deviceHash] → TrustedDevice. A browser that signed in to the
- * account with this email key (SHA-256 hex of both the key and the device cookie's token): its
- * sign-in attempts are limited on their own, so strangers' failures cannot lock it out. Written
- * by kv/devices.ts with the session of a successful sign-in.
+ * ["trusted_devices", deviceHash] → TrustedDevice (userId, expiresAt). A device token (SHA-256 hex)
+ * the server minted for one account when a browser signed in, signed up or reset its password:
+ * that browser's sign-in attempts for that account are limited on their own, so strangers'
+ * failures cannot lock it out. Written by kv/devices.ts with {@link userTrustedDevice}.
  */
-export const trustedDevice = (emailKeyHash: string, deviceHash: string) =>
-  ["trusted_devices", emailKeyHash, deviceHash] as const;
+export const trustedDevice = (deviceHash: string) => ["trusted_devices", deviceHash] as const;
+
+/** ["user_trusted_devices", userId, deviceHash] → expiresAt (ms). Lists a user's trusted devices. */
+export const userTrustedDevice = (userId: string, deviceHash: string) =>
+  ["user_trusted_devices", userId, deviceHash] as const;
+/** Prefix of {@link userTrustedDevice} for one user. */
+export const userTrustedDevices = (userId: string) => ["user_trusted_devices", userId] as const;
 
 /** Every top-level prefix, for backups, drills and invariant checks. */
 export const PREFIXES = [
@@ -194,4 +199,5 @@ export const PREFIXES = [
   "invitations",
   "user_workspaces_version",
   "trusted_devices",
+  "user_trusted_devices",
 ] as const;

@@ -17,6 +17,13 @@ import type { Ctx } from "./http.ts";
 import type { Config } from "./config.ts";
 import { loadSession, type Session, type SessionFailure } from "../kv/sessions.ts";
 import { getUser, type User } from "../kv/users.ts";
+import {
+  addTrustedDevice,
+  DEVICE_TRUST_SECONDS,
+  forgetTrustedDevices,
+  MAX_DEVICE_TOKENS,
+} from "../kv/devices.ts";
+import { randomToken } from "./crypto.ts";
 
 /** The session cookie's name for a configuration. */
 export function sessionCookieName(config: Config): string {
@@ -50,31 +57,51 @@ export function sessionToken(c: Ctx): string | undefined {
   return t && /^[A-Za-z0-9_-]{43}$/.test(t) ? t : undefined;
 }
 
-/** The device cookie's name (see kv/devices.ts): one random token per browser. */
+/** The device cookie's name (see kv/devices.ts): the browser's device tokens, one per account. */
 export function deviceCookieName(config: Config): string {
   return config.secureCookies ? "__Host-lodge_device" : "lodge_device";
 }
 
-/** The browser's device token, if it has a well-formed one. */
-export function deviceToken(c: Ctx): string | undefined {
-  const t = getCookie(c, deviceCookieName(c.get("config")));
-  return t && /^[A-Za-z0-9_-]{43}$/.test(t) ? t : undefined;
+const DEVICE_TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+/** The well-formed device tokens in the browser's cookie (at most {@link MAX_DEVICE_TOKENS}). */
+export function deviceTokens(c: Ctx): string[] {
+  const raw = getCookie(c, deviceCookieName(c.get("config"))) ?? "";
+  return [...new Set(raw.split(".").filter((t) => DEVICE_TOKEN.test(t)))].slice(
+    0,
+    MAX_DEVICE_TOKENS,
+  );
 }
 
 /**
- * Sets (or renews) the device cookie. It outlives sign-outs on purpose: it proves only that this
- * browser once signed in to an account, which exempts it from lockouts others cause, never
- * that it may act as anyone.
+ * Sets the device cookie to the browser's tokens with `token` first (newest first; the oldest
+ * beyond {@link MAX_DEVICE_TOKENS} drop out). It outlives sign-outs on purpose: a token proves
+ * only that this browser signed in to an account, which exempts it from lockouts others cause,
+ * never that it may act as anyone. Tokens the server never minted are harmless: nothing in KV
+ * trusts them.
  */
-export function setDeviceCookie(c: Ctx, token: string, maxAgeSeconds: number): void {
+export function setDeviceCookie(c: Ctx, token: string): void {
   const config = c.get("config");
-  setCookie(c, deviceCookieName(config), token, {
+  const tokens = [token, ...deviceTokens(c).filter((t) => t !== token)].slice(0, MAX_DEVICE_TOKENS);
+  setCookie(c, deviceCookieName(config), tokens.join("."), {
     httpOnly: true,
     sameSite: "Lax",
     path: "/",
     secure: config.secureCookies,
-    maxAge: maxAgeSeconds,
+    maxAge: DEVICE_TRUST_SECONDS,
   });
+}
+
+/**
+ * After a password change, reset or "sign out everywhere": this browser gets a fresh token
+ * trusted for the user, and every other browser's trust for the user is dropped.
+ */
+export async function trustOnlyThisBrowser(c: Ctx, userId: string): Promise<void> {
+  const kv = c.get("kv");
+  const token = randomToken();
+  await addTrustedDevice(kv.atomic(), userId, token).commit();
+  await forgetTrustedDevices(kv, userId, token);
+  setDeviceCookie(c, token);
 }
 
 /** A signed-in request. */

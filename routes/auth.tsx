@@ -15,7 +15,7 @@ import { type AppEnv, type Ctx, ownEntry, readForm, safeNext } from "../lib/http
 import { pageContext, renderPage } from "../lib/render.tsx";
 import {
   clearSessionCookie,
-  deviceToken,
+  deviceTokens,
   getAuth,
   sessionToken,
   setDeviceCookie,
@@ -25,7 +25,7 @@ import { parseEmail } from "../lib/email.ts";
 import { cleanText, textProblem } from "../lib/text.ts";
 import { hashPassword, passwordProblem, verifyDummy, verifyPassword } from "../lib/password.ts";
 import { randomToken, sha256Hex } from "../lib/crypto.ts";
-import { addTrustedDevice, DEVICE_TRUST_SECONDS, isTrustedDevice } from "../kv/devices.ts";
+import { addTrustedDevice, trustedTokenFor } from "../kv/devices.ts";
 import { createAccount, getUser, type User } from "../kv/users.ts";
 import * as keys from "../kv/keys.ts";
 import { addSession, newSession, revokeSessionByToken } from "../kv/sessions.ts";
@@ -264,7 +264,7 @@ export function authRoutes(): Hono<AppEnv> {
       );
     }
     const passwordHash = await hashPassword(f.get("password"));
-    const device = deviceToken(c) ?? randomToken();
+    const device = randomToken(); // minted here, never one the browser chose (kv/devices.ts)
     const verificationMail = signupVerificationMail(config);
     const result = await createAccount(kv, config, {
       email: email.display,
@@ -275,7 +275,7 @@ export function authRoutes(): Hono<AppEnv> {
       addToAtomic: (op, user) => {
         verificationMail(op, user);
         // The browser that created the account is trusted for it (see kv/devices.ts).
-        addTrustedDevice(op, { emailKey: email.key, token: device, userId: user.id });
+        addTrustedDevice(op, user.id, device);
       },
     });
     if (!result.ok) {
@@ -305,7 +305,7 @@ export function authRoutes(): Hono<AppEnv> {
     // Other tabs of the old account must learn why: this browser is now someone else.
     if (old) await revokeSessionByToken(kv, old, () => "switched_account", config);
     setSessionCookie(c, result.session.token);
-    setDeviceCookie(c, device, DEVICE_TRUST_SECONDS);
+    setDeviceCookie(c, device);
     return c.redirect(
       next !== "/" ? next : `/w/${encodeURIComponent(result.workspace.slug)}`,
       303,
@@ -354,12 +354,11 @@ export function authRoutes(): Hono<AppEnv> {
 
     // A browser that signed in to this account before has limits of its own: strangers' failures
     // at this address, or a crowd behind the same network, cannot lock its owner out of it.
-    const device = deviceToken(c);
-    const trusted = await isTrustedDevice(kv, key, device);
+    const trusted = email.ok ? await trustedTokenFor(kv, email.key, deviceTokens(c)) : null;
     // The email index is read with the counters: one round trip fewer per sign-in.
     const reservation = await reserveAttempt(
       kv,
-      trusted ? [{ bucket: "login-device", subject: sha256Hex(`${device}\n${key}`) }] : [
+      trusted ? [{ bucket: "login-device", subject: sha256Hex(trusted) }] : [
         { bucket: "login-account", subject: sha256Hex(key) },
         { bucket: "login-ip", subject: c.get("clientIp") },
       ],
@@ -423,15 +422,15 @@ export function authRoutes(): Hono<AppEnv> {
     // (one write, no second read), or after it when another attempt moved the counters.
     const session = newSession(config, { userId: user.id, ...clientMeta(c) });
     // This browser is now trusted for this account (renewed at every sign-in), with the session.
-    const trust = { emailKey: key, token: device ?? randomToken(), userId: user.id };
-    const op = addTrustedDevice(addSession(kv.atomic(), config, session), trust);
+    const device = trusted ?? randomToken();
+    const op = addTrustedDevice(addSession(kv.atomic(), config, session), user.id, device);
     if (!addRelease(op, reservation) || !(await op.commit()).ok) {
-      const retry = addTrustedDevice(addSession(kv.atomic(), config, session), trust);
+      const retry = addTrustedDevice(addSession(kv.atomic(), config, session), user.id, device);
       if (!(await retry.commit()).ok) throw new Error("session token collision");
       await releaseAttempt(kv, reservation);
     }
     setSessionCookie(c, session.token);
-    setDeviceCookie(c, trust.token, DEVICE_TRUST_SECONDS);
+    setDeviceCookie(c, device);
     return c.redirect(next !== "/" ? next : await landingPath(kv, user), 303);
   });
 

@@ -22,9 +22,7 @@ import { Layout } from "../components/Layout.tsx";
 import { Alert, Field, NewPasswordField } from "../components/Form.tsx";
 import { type AppEnv, type Ctx, readForm } from "../lib/http.ts";
 import { pageContext, renderPage } from "../lib/render.tsx";
-import { clearSessionCookie, deviceToken, setDeviceCookie } from "../lib/auth.ts";
-import { randomToken } from "../lib/crypto.ts";
-import { addTrustedDevice, DEVICE_TRUST_SECONDS } from "../kv/devices.ts";
+import { clearSessionCookie, trustOnlyThisBrowser } from "../lib/auth.ts";
 import { parseEmail } from "../lib/email.ts";
 import { cleanText } from "../lib/text.ts";
 import { hashPassword, passwordProblem } from "../lib/password.ts";
@@ -243,15 +241,11 @@ export function passwordRoutes(): Hono<AppEnv> {
       return resetForm(c, { confirm: "The two passwords do not match." });
     }
     const passwordHash = await hashPassword(password);
-    const device = deviceToken(c) ?? randomToken();
     const result = await resetPassword(kv, token!, passwordHash, (op, user) => {
       enqueueMail(op, user.email, {
         kind: "password_changed",
         forgotUrl: new URL("/password/forgot", config.appUrl).href,
       });
-      // The mailbox's owner is at this browser: trust it, so a lockout others caused by failing
-      // at this account does not keep them out of the sign-in that follows (kv/devices.ts).
-      addTrustedDevice(op, { emailKey: user.emailKey, token: device, userId: user.id });
     });
     if (!result.ok) return failurePage(c, result.reason);
     // Sessions that had already ended keep their own reason, not "password changed".
@@ -260,7 +254,9 @@ export function passwordRoutes(): Hono<AppEnv> {
     breadcrumb("auth", "password reset", { userId: result.user.id, sessionsRevoked: revoked });
     clearResetCookie(c);
     clearSessionCookie(c);
-    setDeviceCookie(c, device, DEVICE_TRUST_SECONDS);
+    // The mailbox's owner is at this browser: it alone stays trusted, so a lockout others caused
+    // does not keep them out of the sign-in that follows, and no other browser keeps a budget.
+    await trustOnlyThisBrowser(c, result.user.id);
     return c.redirect("/login?m=password_reset", 303);
   });
 

@@ -16,7 +16,13 @@ import { Layout, type PageContext } from "../components/Layout.tsx";
 import { Alert, Field, NewPasswordField } from "../components/Form.tsx";
 import { type AppEnv, type Ctx, ownEntry, readForm } from "../lib/http.ts";
 import { pageContextWithUser, renderPage } from "../lib/render.tsx";
-import { clearSessionCookie, getAuth, type SignedIn, signInRequired } from "../lib/auth.ts";
+import {
+  clearSessionCookie,
+  getAuth,
+  type SignedIn,
+  signInRequired,
+  trustOnlyThisBrowser,
+} from "../lib/auth.ts";
 import { hashPassword, passwordProblem, verifyPassword } from "../lib/password.ts";
 import { describeUserAgent } from "../lib/user_agent.ts";
 import { breadcrumb } from "../lib/observability.ts";
@@ -204,6 +210,8 @@ export function sessionRoutes(): Hono<AppEnv> {
     if (auth instanceof Response) return auth;
     await endExpiredSessions(c.get("kv"), c.get("config"), auth.user.id);
     await revokeAllSessions(c.get("kv"), auth.user.id, auth.session.id, "signed_out_everywhere");
+    // Other browsers also lose their own sign-in budget for this account (kv/devices.ts).
+    await trustOnlyThisBrowser(c, auth.user.id);
     return c.redirect("/account/sessions?m=revoked_others", 303);
   });
 
@@ -335,6 +343,8 @@ export function sessionRoutes(): Hono<AppEnv> {
       );
     }
     breadcrumb("auth", "password changed", { userId: user.id, revoked: result.revoked });
+    // Whoever knew the old password keeps no sign-in budget of their own (kv/devices.ts).
+    await trustOnlyThisBrowser(c, user.id);
     return c.redirect("/account/sessions?m=password_changed", 303);
   });
 

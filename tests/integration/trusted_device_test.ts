@@ -3,7 +3,8 @@
  * browser they signed in with (kv/devices.ts), while untrusted clients keep the shared limits.
  */
 import assert from "node:assert/strict";
-import { GOOD_PASSWORD, testApp } from "../helpers.ts";
+import { GOOD_PASSWORD, type TestApp, testApp } from "../helpers.ts";
+import { trustedTokenFor } from "../../kv/devices.ts";
 import { deviceCookieName } from "../../lib/auth.ts";
 import { linkIn, startMail } from "../mail_helpers.ts";
 
@@ -136,5 +137,113 @@ Deno.test("locked out on a new browser: a password reset there trusts it, so the
     assert.equal(signIn.status, 303, "the browser that proved the mailbox is not locked out");
   } finally {
     await mail.close();
+  }
+});
+
+/** Two browsers of one person, each with its own jar, sharing one app and KV. */
+async function twoBrowsers(limit = 10) {
+  const a = await testApp({ loginRateLimitMax: limit, loginRateLimitWindow: 900 });
+  const b = await testApp({ loginRateLimitMax: limit, loginRateLimitWindow: 900 }, a.kv);
+  return { a, b, close: () => (b.close(), a.close()) };
+}
+
+/** Ten failures from strangers at ten addresses: the account is locked for untrusted clients. */
+async function lockOut(t: TestApp, email: string, limit = 10) {
+  const stranger = await testApp({ loginRateLimitMax: limit, loginRateLimitWindow: 900 }, t.kv);
+  for (let i = 0; i < limit; i++) {
+    await (await stranger.post("/login", { email, password: `guess-${i}-password` }, {
+      ip: `198.51.100.${i}`,
+    })).body?.cancel();
+  }
+  stranger.close();
+}
+
+async function signInStatus(t: TestApp, email: string, password = GOOD_PASSWORD) {
+  const res = await t.post("/login", { email, password });
+  await res.body?.cancel();
+  return res.status;
+}
+
+Deno.test("a device cookie the browser brought is never trusted: the server mints its own (no fixation)", async () => {
+  const t = await testApp({ loginRateLimitMax: 10, loginRateLimitWindow: 900 });
+  try {
+    const planted = "F".repeat(43);
+    const name = deviceCookieName(t.config);
+    t.jar.cookies.set(name, planted);
+    const { email } = await t.signup("fixated@example.com");
+    const minted = t.jar.cookies.get(name)!.split(".");
+    assert.notEqual(minted[0], planted, "sign-up mints a token of its own");
+    // Sign-in from a browser carrying only the planted token: it too gets a fresh one.
+    await t.post("/logout", {});
+    t.jar.cookies.set(name, planted);
+    assert.equal(await signInStatus(t, email), 303);
+    const after = t.jar.cookies.get(name)!.split(".");
+    assert.notEqual(after[0], planted);
+    assert.ok(after.includes(planted), "other tokens are kept (harmless: nothing trusts them)");
+    // The planted token buys nothing once the account is locked.
+    await t.post("/logout", {});
+    await lockOut(t, email);
+    const attacker = await testApp({ loginRateLimitMax: 10, loginRateLimitWindow: 900 }, t.kv);
+    attacker.jar.cookies.set(name, planted);
+    assert.equal(await signInStatus(attacker, email), 429);
+    attacker.close();
+    // The owner's browser, holding the minted token, still gets in.
+    assert.equal(await signInStatus(t, email), 303);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("a password change or 'sign out everywhere' drops every other browser's trust, and keeps this one's", async () => {
+  for (const action of ["password", "revoke-others"] as const) {
+    const { a, b, close } = await twoBrowsers();
+    try {
+      const { email } = await a.signup(`change-${action}@example.com`);
+      assert.equal(await signInStatus(b, email), 303); // the thief's (or old laptop's) browser
+      let password = GOOD_PASSWORD;
+      if (action === "password") {
+        password = "brand-new-passphrase-31";
+        const res = await a.post("/account/password", { current: GOOD_PASSWORD, password });
+        assert.equal(res.status, 303);
+        await res.body?.cancel();
+      } else {
+        const res = await a.post("/account/sessions/revoke-others", {});
+        assert.equal(res.status, 303);
+        await res.body?.cancel();
+      }
+      await a.post("/logout", {});
+      await lockOut(a, email);
+      assert.equal(await signInStatus(b, email, password), 429, `${action}: b kept no budget`);
+      assert.equal(await signInStatus(a, email, password), 303, `${action}: a still gets in`);
+      let records = 0;
+      for await (const _ of a.kv.list({ prefix: ["trusted_devices"] })) records++;
+      assert.equal(records, 1, "only a's token is left (renewed by its sign-in)");
+    } finally {
+      close();
+    }
+  }
+});
+
+Deno.test("trust follows the user: kept across an email change, never inherited by a new account at an old address", async () => {
+  const t = await testApp({ loginRateLimitMax: 10, loginRateLimitWindow: 900 });
+  try {
+    const { email } = await t.signup("formerly@example.com");
+    const token = t.jar.cookies.get(deviceCookieName(t.config))!;
+    const userId = (await t.kv.get<string>(["users_by_email", "formerly@example.com"])).value!;
+    assert.equal(await trustedTokenFor(t.kv, "formerly@example.com", [token]), token);
+    // The address moves to another key (as a confirmed email change writes it): trust follows.
+    await t.kv.atomic().delete(["users_by_email", "formerly@example.com"])
+      .set(["users_by_email", "moved@example.com"], userId).commit();
+    assert.equal(await trustedTokenFor(t.kv, "moved@example.com", [token]), token);
+    // Someone else signs up at the old address: the old browser has no budget there.
+    const other = await testApp({}, t.kv);
+    await other.signup("formerly@example.com");
+    other.close();
+    assert.equal(await trustedTokenFor(t.kv, "formerly@example.com", [token]), null);
+    await lockOut(t, "formerly@example.com");
+    await t.post("/logout", {});
+    assert.equal(await signInStatus(t, email), 429);
+  } finally {
+    t.close();
   }
 });
