@@ -86,3 +86,18 @@ export function visibleText(value: string): string {
 export function cleanText(value: string): string {
   return value.normalize("NFC").trim();
 }
+
+/**
+ * A wait as a person reads it, never shorter than the real one: "5 seconds", "1 minute",
+ * "15 minutes" (under two minutes in seconds, then whole minutes rounded up).
+ *
+ * @example
+ * ```ts
+ * `Try again in ${humanWait(retryAfter)}.`
+ * ```
+ */
+export function humanWait(seconds: number): string {
+  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? "" : "s"}`;
+  const s = Math.max(1, Math.ceil(seconds));
+  return s < 120 ? plural(s, "second") : plural(Math.ceil(s / 60), "minute");
+}

@@ -22,7 +22,7 @@ import {
   setSessionCookie,
 } from "../lib/auth.ts";
 import { parseEmail } from "../lib/email.ts";
-import { cleanText, textProblem } from "../lib/text.ts";
+import { cleanText, humanWait, textProblem } from "../lib/text.ts";
 import { hashPassword, passwordProblem, verifyDummy, verifyPassword } from "../lib/password.ts";
 import { randomToken, sha256Hex } from "../lib/crypto.ts";
 import { addTrustedDevice, trustedTokenFor } from "../kv/devices.ts";
@@ -248,15 +248,14 @@ export function authRoutes(): Hono<AppEnv> {
     );
     if (!reservation.ok) {
       c.header("Retry-After", String(reservation.retryAfter));
-      const minutes = Math.ceil(reservation.retryAfter / 60);
       return renderPage(
         c,
         <SignupPage
           page={pageContext(c)}
           values={values}
           errors={{}}
-          formError={`Too many sign-up attempts from your network. Try again in ${minutes} minute${
-            minutes === 1 ? "" : "s"
+          formError={`Too many sign-up attempts from your network. Try again in ${
+            humanWait(reservation.retryAfter)
           }.`}
           next={next}
         />,
@@ -377,12 +376,9 @@ export function authRoutes(): Hono<AppEnv> {
           "Several sign-ins for this account or from your network are being checked right now. Try again in a few seconds.",
         );
       }
-      const minutes = Math.ceil(reservation.retryAfter / 60);
       return page(
         429,
-        `Too many failed sign-in attempts. Try again in ${minutes} minute${
-          minutes === 1 ? "" : "s"
-        }.`,
+        `Too many failed sign-in attempts. Try again in ${humanWait(reservation.retryAfter)}.`,
       );
     }
 

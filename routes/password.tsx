@@ -24,7 +24,7 @@ import { type AppEnv, type Ctx, readForm } from "../lib/http.ts";
 import { pageContext, renderPage } from "../lib/render.tsx";
 import { clearSessionCookie, trustOnlyThisBrowser } from "../lib/auth.ts";
 import { parseEmail } from "../lib/email.ts";
-import { cleanText } from "../lib/text.ts";
+import { cleanText, humanWait } from "../lib/text.ts";
 import { hashPassword, passwordProblem } from "../lib/password.ts";
 import { humanDuration } from "../lib/mail/templates.ts";
 import { enqueueMail } from "../lib/mail/outgoing.ts";
@@ -198,11 +198,10 @@ export function passwordRoutes(): Hono<AppEnv> {
     const client = await reserveClientMailAttempt(kv, config, c.get("clientIp"));
     if (!client.ok) {
       c.header("Retry-After", String(client.retryAfter));
-      const minutes = Math.ceil(client.retryAfter / 60);
       return forgotPage(c, {
         email: typed,
-        formError: `Too many requests from your network. Try again in ${minutes} minute${
-          minutes === 1 ? "" : "s"
+        formError: `Too many requests from your network. Try again in ${
+          humanWait(client.retryAfter)
         }.`,
       }, 429);
     }

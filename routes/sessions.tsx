@@ -23,7 +23,7 @@ import {
   signInRequired,
   trustOnlyThisBrowser,
 } from "../lib/auth.ts";
-import { hashPassword, passwordProblem, verifyPassword } from "../lib/password.ts";
+import { hashPassword, passwordProblem } from "../lib/password.ts";
 import { describeUserAgent } from "../lib/user_agent.ts";
 import { breadcrumb } from "../lib/observability.ts";
 import {
@@ -36,7 +36,7 @@ import {
   type Session,
 } from "../kv/sessions.ts";
 import { changePassword } from "../kv/users.ts";
-import { releaseAttempt, reserveAttempt, settleFailure } from "../kv/rate_limits.ts";
+import { verifyCurrentPassword } from "../lib/reauth.ts";
 import { sessionToken } from "../lib/auth.ts";
 import { errorResponse, errorResponseForUser } from "./errors.tsx";
 
@@ -274,40 +274,12 @@ export function sessionRoutes(): Hono<AppEnv> {
     }
     const config = c.get("config");
     const kv = c.get("kv");
-    const reservation = await reserveAttempt(
-      kv,
-      [{ bucket: "password-change", subject: user.id }],
-      config.loginRateLimitMax,
-      config.loginRateLimitWindow,
-      { pending: true },
-    );
-    if (!reservation.ok) {
-      c.header("Retry-After", String(reservation.retryAfter));
-      if (reservation.reason === "busy") {
-        return await page(
-          429,
-          {},
-          "Other password changes are being checked. Try again in a few seconds.",
-        );
-      }
-      const minutes = Math.ceil(reservation.retryAfter / 60);
-      return await page(
-        429,
-        {},
-        `Too many attempts. Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.`,
-      );
+    const check = await verifyCurrentPassword(c, user, current, "password change");
+    if (!check.ok) {
+      return check.status === 429
+        ? await page(429, {}, check.message)
+        : await page(422, { current: check.message });
     }
-    let currentOk = false;
-    try {
-      currentOk = current.length <= 4096 && await verifyPassword(user.passwordHash, current);
-    } finally {
-      if (!currentOk) await settleFailure(kv, reservation);
-    }
-    if (!currentOk) {
-      breadcrumb("auth", "password change refused", { reason: "bad_password", userId: user.id });
-      return await page(422, { current: "Your current password is incorrect." });
-    }
-    await releaseAttempt(kv, reservation);
     // Only now is "the same as the current one" known to be about the real password.
     if (password === current) {
       return await page(422, { password: "Choose a password different from your current one." });

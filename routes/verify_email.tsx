@@ -22,8 +22,8 @@ import { type AppEnv, type Ctx, readForm } from "../lib/http.ts";
 import { pageContext, pageContextWithUser, renderPage } from "../lib/render.tsx";
 import { getAuth, signInRequired } from "../lib/auth.ts";
 import { parseEmail } from "../lib/email.ts";
-import { cleanText } from "../lib/text.ts";
-import { verifyPassword } from "../lib/password.ts";
+import { cleanText, humanWait } from "../lib/text.ts";
+import { verifyCurrentPassword } from "../lib/reauth.ts";
 import { enqueueMail } from "../lib/mail/outgoing.ts";
 import {
   addVerificationMail,
@@ -63,14 +63,13 @@ function failurePage(c: Ctx, reason: TokenFailure | "taken") {
 
 function tooManyPage(c: Ctx, retryAfter: number, what: string) {
   c.header("Retry-After", String(retryAfter));
-  const minutes = Math.ceil(retryAfter / 60);
   return renderPage(
     c,
     <Layout page={pageContext(c)} title="Too many requests" narrow>
       <section class="card">
         <h1>Please wait a little</h1>
         <Alert kind="error">
-          {what} Try again in {minutes} minute{minutes === 1 ? "" : "s"}.
+          {what} Try again in {humanWait(retryAfter)}.
         </Alert>
         <p>
           <a href="/account">Back to your account</a>
@@ -270,16 +269,17 @@ export function verifyEmailRoutes(): Hono<AppEnv> {
     if (email.key === user.emailKey && email.display === user.email) {
       return changePage(c, { email: typed }, { email: "That is already your email address." }, 422);
     }
-    const password = form.fields.get("password");
-    const valid = user.passwordHash && password.length <= 4096
-      ? await verifyPassword(user.passwordHash, password)
-      : false;
-    if (!valid) {
+    if (!user.passwordHash) {
       return changePage(c, { email: typed }, {
-        password: user.passwordHash
-          ? "The password is incorrect."
-          : "This account has no password yet: set one with “Forgot your password?” first.",
+        password: "This account has no password yet: set one with “Forgot your password?” first.",
       }, 422);
+    }
+    // The same per-user budget as a password change: a stolen session cannot guess from here.
+    const check = await verifyCurrentPassword(c, user, form.fields.get("password"), "email change");
+    if (!check.ok) {
+      return check.status === 429
+        ? tooManyPage(c, check.retryAfter ?? 60, "Too many password attempts for this account.")
+        : changePage(c, { email: typed }, { password: check.message }, 422);
     }
     // Over the per-address limit: answer as if sent and send nothing (reveals nothing).
     const address = await reserveAddressMail(kv, config, email.key);
