@@ -198,21 +198,32 @@ export function isLoopback(address: string | undefined): boolean {
 }
 
 /**
- * True when the request comes from this machine: the connection is loopback and, when
- * TRUST_PROXY is on, so is the client the proxy names (a proxy on the same host would
- * otherwise make every visitor look local).
+ * True when the request comes from this machine, failing closed: the connection is loopback and
+ * - with TRUST_PROXY, the client the proxy names is loopback too (a malformed entry, like Squid's
+ *   "unknown", is not); a request with no X-Forwarded-For did not come through the proxy;
+ * - otherwise the request carries no proxy headers at all (a proxy on this host that Lodge was
+ *   not told about would otherwise make every visitor look local).
  */
 export function fromThisMachine(c: Ctx, trustProxy: boolean): boolean {
-  return isLoopback(c.env?.remoteAddr?.hostname) &&
-    (!trustProxy || isLoopback(clientIp(c, trustProxy)));
+  if (!isLoopback(c.env?.remoteAddr?.hostname)) return false;
+  if (trustProxy && c.req.header("x-forwarded-for") !== undefined) {
+    return isLoopback(forwardedClient(c) ?? undefined);
+  }
+  return !PROXY_HEADERS.some((h) => c.req.header(h) !== undefined);
+}
+
+const PROXY_HEADERS = ["x-forwarded-for", "forwarded", "x-real-ip", "x-forwarded-host"];
+
+/** The last X-Forwarded-For entry (the one the trusted proxy appended), if it is an address. */
+function forwardedClient(c: Ctx): string | null {
+  const last = c.req.header("x-forwarded-for")?.split(",").map((s) => s.trim()).filter(Boolean)
+    .at(-1);
+  return last && last.length <= 64 && /^[0-9a-fA-F:.]+$/.test(last) ? last : null;
 }
 
 /** The client address: from the connection, or X-Forwarded-For only when trusted. */
 export function clientIp(c: Ctx, trustProxy: boolean): string {
-  if (trustProxy) {
-    const xff = c.req.header("x-forwarded-for");
-    const last = xff?.split(",").map((s) => s.trim()).filter(Boolean).at(-1);
-    if (last && last.length <= 64 && /^[0-9a-fA-F:.]+$/.test(last)) return last;
-  }
-  return c.env?.remoteAddr?.hostname ?? "unknown";
+  const forwarded = trustProxy ? forwardedClient(c) : null;
+  // A malformed entry falls back to the proxy's address: one shared budget, never a fresh one.
+  return forwarded ?? c.env?.remoteAddr?.hostname ?? "unknown";
 }

@@ -171,13 +171,30 @@ Deno.test("/dev/mail opens only to this machine: a development server on 0.0.0.0
         assert.ok(!html.includes("SECRET") && !html.includes("victim@"), ip);
         assert.match(html, /only in a browser on the machine Lodge runs on/);
       }
-      // A proxy on this machine forwards a visitor from elsewhere: not local.
-      const forwarded = await t.request("/dev/mail", {
+      // A proxy on this machine forwards a visitor from elsewhere, or junk, or Lodge was not told
+      // about the proxy at all: not local, whatever the entry says.
+      for (
+        const headers of <Record<string, string>[]> [
+          { "x-forwarded-for": "203.0.113.9" },
+          { "x-forwarded-for": "unknown" },
+          { "x-forwarded-for": "[::1]" },
+          { "x-forwarded-for": "0x7f.0.0.1" },
+          { "x-forwarded-for": "1".repeat(80) },
+          { forwarded: "for=127.0.0.1" },
+          { "x-real-ip": "127.0.0.1" },
+        ]
+      ) {
+        const res = await t.request("/dev/mail", { ip: "127.0.0.1", headers });
+        assert.equal(res.status, 403, `${JSON.stringify(headers)} (TRUST_PROXY=${trustProxy})`);
+        await res.body?.cancel();
+      }
+      // Behind the trusted proxy, a visitor on this machine is still local.
+      const local = await t.request("/dev/mail", {
         ip: "127.0.0.1",
-        headers: { "x-forwarded-for": "203.0.113.9" },
+        headers: { "x-forwarded-for": "127.0.0.1" },
       });
-      assert.equal(forwarded.status, trustProxy ? 403 : 200);
-      await forwarded.body?.cancel();
+      assert.equal(local.status, trustProxy ? 200 : 403);
+      await local.body?.cancel();
     } finally {
       t.close();
     }
