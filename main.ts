@@ -68,7 +68,9 @@ try {
       console.log(`Password hashing: ${hashing}`);
       console.log(
         `Lodge ${config.version} (${config.appEnv}) is running: open ${config.appUrl.href}` +
-          ` (bound to ${hostname}:${port}; KV: ${config.kvPath ?? "platform default"})`,
+          ` (bound to ${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}; KV: ${
+            config.kvPath ?? "platform default"
+          })`,
       );
     },
   }, app.fetch);

@@ -114,7 +114,13 @@ export function bodySizeLimit(
       whole.set(chunk, at);
       at += chunk.length;
     }
-    c.req.raw = new Request(c.req.raw, { body: whole });
+    // A fresh Request, not `new Request(c.req.raw, …)`: copying the original would copy its abort
+    // signal too, which Deno warns about (and a form post never needs it).
+    c.req.raw = new Request(c.req.raw.url, {
+      method: c.req.raw.method,
+      headers: c.req.raw.headers,
+      body: whole,
+    });
     return await next();
   };
 }

@@ -1,7 +1,7 @@
 /**
  * `GET /dev/mail`: the development outbox — every mail stored by the outbox transport,
  * newest first, with its links clickable. Answers 404 when APP_ENV=production, whatever
- * the transport, and to any client not on this machine: the outbox holds live reset links,
+ * the transport, and 403 to any client not on this machine: the outbox holds live reset links,
  * so a development server bound to `0.0.0.0` must not hand them to the network.
  *
  * @example

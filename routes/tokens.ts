@@ -97,7 +97,9 @@ function refuse(c: Ctx, reason: string, userId?: string, alreadyReported = false
   return c.json({
     error: "unauthenticated",
     reason,
-    message: "Your session has ended. Sign in again.",
+    message: reason === "missing"
+      ? "You are not signed in."
+      : "Your session has ended. Sign in again.",
     requestId: c.get("requestId"),
   }, 401);
 }
