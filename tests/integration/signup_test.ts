@@ -421,3 +421,23 @@ Deno.test("malformed forms re-render the form with what could be read (never the
     t.close();
   }
 });
+
+Deno.test("signup: an address in Devanagari (vowel signs are marks) signs up and in", async () => {
+  const t = await testApp();
+  try {
+    const email = "राम1@डाटामेल.भारत";
+    const res = await t.post("/signup", { email, password: GOOD_PASSWORD });
+    assert.equal(res.status, 303);
+    const key = "राम1@xn--c2bd4bq1db8d.xn--h2brj9c";
+    assert.ok((await t.kv.get(["users_by_email", key])).value, "keyed by the punycode domain");
+    t.jar.cookies.clear();
+    // The punycode form of the domain is the same account.
+    const login = await t.post("/login", {
+      email: "राम1@xn--c2bd4bq1db8d.xn--h2brj9c",
+      password: GOOD_PASSWORD,
+    });
+    assert.equal(login.status, 303);
+  } finally {
+    t.close();
+  }
+});

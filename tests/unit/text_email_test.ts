@@ -239,3 +239,56 @@ Deno.test("parseEmail refuses look-alike mailbox names and mixed-alphabet domain
     assert.ok(parseEmail(typed).ok, typed);
   }
 });
+
+Deno.test("parseEmail accepts scripts written with combining marks (vowel signs, viramas)", () => {
+  for (
+    const typed of [
+      "राम1@example.com", // Devanagari: ा is a vowel sign (a mark)
+      "முருகன்1@example.com", // Tamil: ு vowel sign, ் virama
+      "রহিম1@example.com", // Bengali: ি vowel sign
+      "สมศักดิ์1@example.com", // Thai: two marks on ด
+      "مُحَمَّد1@example.com", // Arabic with harakat (shadda and fatha on one letter)
+      "x@ไทยเน็ต.ไทย",
+      "x@डाटामेल.भारत",
+    ]
+  ) {
+    const r = parseEmail(typed);
+    assert.ok(r.ok, typed);
+    assert.equal(r.display, typed);
+  }
+  // The key holds the domain in its ASCII (punycode) form, the same as typing it so.
+  const idn = parseEmail("x@डाटामेल.भारत");
+  assert.ok(idn.ok);
+  assert.equal(idn.key, "x@xn--c2bd4bq1db8d.xn--h2brj9c");
+  assert.equal(emailKey("X@डाटामेल.भारत"), idn.key);
+  const puny = parseEmail("x@xn--c2bd4bq1db8d.xn--h2brj9c");
+  assert.ok(puny.ok && puny.key === idn.key);
+  const thai = parseEmail("สมศักดิ์1@ไทยเน็ต.ไทย");
+  assert.ok(thai.ok);
+  assert.equal(thai.key, "สมศักดิ์1@xn--m3cdg9a4kvaz.xn--o3cw4h");
+});
+
+Deno.test("parseEmail: a mark needs a letter or digit before it; the old refusals stand", () => {
+  const refused: [string, RegExp][] = [
+    ["\u0301a@example.com", /like name@example.com/], // a mark starting the mailbox name
+    ["a.\u0301b@example.com", /like name@example.com/], // ... or an atom after a dot
+    ["a+\u0301@example.com", /like name@example.com/], // a mark on a symbol
+    ["a@\u093eexample.com", /like name@example.com/], // a label starting with a mark
+    ["a@ex-\u093e.com", /like name@example.com/], // a mark right after a hyphen
+    ["a@राम-.com", /like name@example.com/], // hyphens stay inside a label
+    ["a@-राम.com", /like name@example.com/],
+    ["ali\u0441e\u0301@example.com", /before the @ mixes Latin and Cyrillic/],
+    ["a@ex\u0430\u0301mple.com", /domain .* mixes Latin and Cyrillic/],
+    ["a\u0483@example.com", /before the @ mixes Latin and Cyrillic/], // Cyrillic titlo on "a"
+    ["ｒａｍ\u0301@example.com", /look-alike characters/],
+    [`q${"\u0308".repeat(5)}@example.com`, /more than 4 accents/],
+  ];
+  for (const [typed, message] of refused) {
+    const r = parseEmail(typed);
+    assert.equal(r.ok, false, typed);
+    assert.match(!r.ok ? r.error : "", message, typed);
+  }
+  // 63 characters at most in a label, as before; marks count as characters.
+  assert.ok(parseEmail(`a@${"रा".repeat(31)}र.com`).ok);
+  assert.equal(parseEmail(`a@${"रा".repeat(32)}.com`).ok, false);
+});
