@@ -441,3 +441,43 @@ Deno.test("signup: an address in Devanagari (vowel signs are marks) signs up and
     t.close();
   }
 });
+
+Deno.test("signup: names with script joiners, keycaps and subdivision flags are fine", async () => {
+  const t = await testApp();
+  try {
+    const tags = (s: string) =>
+      [...s].map((c) => String.fromCodePoint(0xe0000 + c.codePointAt(0)!)).join("");
+    const names = [
+      "زهرا نیک\u200cنام",
+      "ශ්\u200dරී ලංකා",
+      "Keycap #\ufe0f\u20e3",
+      `Wren \u{1f3f4}${tags("gbsct")}\u{e007f}`,
+    ];
+    for (const [i, name] of names.entries()) {
+      const res = await t.post("/signup", {
+        email: `n${i}@example.com`,
+        password: GOOD_PASSWORD,
+        name,
+      });
+      assert.equal(res.status, 303, JSON.stringify(name));
+      t.jar.cookies.clear();
+    }
+    for (
+      const name of [
+        "Ad\u200da",
+        `Ada${tags("gbeng")}\u{e007f}`,
+        `\u{1f3f4}${tags("hidden text")}\u{e007f}`,
+      ]
+    ) {
+      const res = await t.post("/signup", {
+        email: "x@example.com",
+        password: GOOD_PASSWORD,
+        name,
+      });
+      assert.equal(res.status, 422, JSON.stringify(name));
+      assert.match(await res.text(), /Your name must not contain invisible/);
+    }
+  } finally {
+    t.close();
+  }
+});

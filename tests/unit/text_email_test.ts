@@ -292,3 +292,61 @@ Deno.test("parseEmail: a mark needs a letter or digit before it; the old refusal
   assert.ok(parseEmail(`a@${"रा".repeat(31)}र.com`).ok);
   assert.equal(parseEmail(`a@${"रा".repeat(32)}.com`).ok, false);
 });
+
+const TAGS = (ascii: string) =>
+  [...ascii].map((c) => String.fromCodePoint(0xe0000 + c.codePointAt(0)!)).join("");
+const CANCEL_TAG = "\u{e007f}";
+
+Deno.test("text: joiners in scripts that use them, keycaps and subdivision flags pass", () => {
+  const fine = [
+    "زهرا نیک\u200cنام", // Persian: ZWNJ keeps "نیک" and "نام" apart within one word
+    "محمد\u200cعلی رضایی",
+    "ශ්\u200dරී ලංකා", // Sinhala: ZWJ after the virama makes the rakaransaya
+    "क्\u200dष", // Devanagari: half form
+    "क्\u200cष", // Devanagari: explicit virama
+    "കാര്\u200dത്തിക്", // Malayalam: old-style chillu
+    "ಕ್\u200cಷ", // Kannada
+    "র\u200d্যাব", // Bengali: ra + ZWJ + hasant + ya (the joiner is followed by a Bengali mark)
+    "#\ufe0f\u20e3", // keycap number sign: a variation selector after punctuation
+    "*\ufe0f\u20e3",
+    `\u{1f3f4}${TAGS("gbeng")}${CANCEL_TAG}`, // England
+    `\u{1f3f4}${TAGS("gbsct")}${CANCEL_TAG}`, // Scotland
+    `\u{1f3f4}${TAGS("gbwls")}${CANCEL_TAG}`, // Wales
+    `Ffion \u{1f3f4}${TAGS("gbwls")}${CANCEL_TAG} Jones`,
+  ];
+  for (const s of fine) assert.equal(textProblem(s, { max: 100 }), null, JSON.stringify(s));
+});
+
+Deno.test("text: joiners where they do nothing, and tags outside a flag, are still refused", () => {
+  const invisible = [
+    "Ad\u200da", // Latin: the joiner is invisible
+    "a\u200cb",
+    "Ж\u200dЖ", // Cyrillic
+    "α\u200cβ", // Greek
+    "e\u0301\u200d\u0301", // a Latin letter's (Inherited) accent does not make it Indic
+    "क\u200da", // half Devanagari, half Latin
+    "a\u200dक",
+    "क\u200d\u0301", // followed by an Inherited accent, not a Devanagari sign
+    "क\u200d1", // next to a digit
+    "क\u200d ष", // next to a space
+    "\u200cक", // nothing before it
+    "क्\u200d", // nothing after it
+    "ک\u200c\u200cن", // two in a row
+    "ک\u200b\u200cن", // next to a zero-width space
+    "\u{e0067}", // a lone tag character
+    `Ada${TAGS("gbeng")}${CANCEL_TAG}`, // tags after a letter
+    `🙂${TAGS("gbeng")}${CANCEL_TAG}`, // tags after an emoji other than the black flag
+    `\u{1f3f4}${TAGS("gbeng")}`, // no cancel tag
+    `\u{1f3f4}${CANCEL_TAG}`, // no tags before it
+    `\u{1f3f4}${TAGS("gbeng")}${CANCEL_TAG}${CANCEL_TAG}`,
+    `\u{1f3f4}${TAGS("ignore all previous")}${CANCEL_TAG}`, // hidden text dressed as a flag
+    `\u{1f3f4}${TAGS("GBENG")}${CANCEL_TAG}`, // subdivision codes are lower case
+    "a \ufe0f", // a variation selector after a space
+  ];
+  for (const s of invisible) {
+    assert.match(textProblem(s, { max: 100 }) ?? "", /invisible/, JSON.stringify(s));
+  }
+  // A joiner is no part of an email address, even between Devanagari letters.
+  assert.equal(parseEmail("रा\u200dम@example.com").ok, false);
+  assert.equal(parseEmail("x@रा\u200dम.com").ok, false);
+});
