@@ -106,3 +106,33 @@ export function visibleText(value: string): string {
 export function cleanText(value: string): string {
   return value.normalize("NFC").trim();
 }
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+const words = new Intl.Segmenter(undefined, { granularity: "word" });
+
+/**
+ * `value` cut to at most `max` characters (code points) with "…" at the cut, or unchanged
+ * when it fits. The cut falls between grapheme clusters, so no letter loses its accents and
+ * no emoji ("👩‍💻", a flag) is split; and before a word that would be cut in two, unless that
+ * leaves less than half: one very long word is cut inside.
+ */
+export function shortenText(value: string, max: number): string {
+  if ([...value].length <= max) return value;
+  // Grapheme boundaries (UTF-16 offsets) that leave room for the "…".
+  const ends = [0];
+  let count = 0;
+  for (const { segment, index } of graphemes.segment(value)) {
+    count += [...segment].length;
+    if (count > max - 1) break;
+    ends.push(index + segment.length);
+  }
+  let end = ends.at(-1)!;
+  const word = words.segment(value).containing(end);
+  if (word?.isWordLike && word.index < end) {
+    // The last grapheme boundary at or before the start of the word being cut.
+    const start = ends.findLast((e) => e <= word.index)!;
+    if ([...value.slice(0, start)].length >= (max - 1) / 2) end = start;
+  }
+  // Not "Ada ,…" or "نیک‌…": no space, punctuation or joiner just before the ellipsis.
+  return `${value.slice(0, end).replace(/[\s\p{P}\u200c\u200d]+$/u, "")}…`;
+}

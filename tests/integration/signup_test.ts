@@ -481,3 +481,24 @@ Deno.test("signup: names with script joiners, keycaps and subdivision flags are 
     t.close();
   }
 });
+
+Deno.test("signup: a long name ending in an emoji makes a well-formed workspace name", async () => {
+  const t = await testApp();
+  try {
+    const name = "a".repeat(79) + "😀"; // cutting 80 UTF-16 units left half of the emoji
+    const { location } = await t.signup("long@example.com", name);
+    const slug = location.split("/").at(-1)!;
+    const id = (await t.kv.get<string>(["workspaces_by_slug", slug])).value!;
+    const ws = (await t.kv.get<{ name: string }>(["workspaces", id])).value!;
+    assert.ok(ws.name.isWellFormed(), JSON.stringify(ws.name));
+    assert.equal(ws.name, `${"a".repeat(67)}…'s workspace`);
+    const page = await (await t.request(location)).text();
+    assert.ok(page.includes(`${ws.name} · Lodge`), "shown whole in the title");
+    assert.ok(!page.includes("\ufffd"));
+    const exported = await (await t.request(`${location}/export`)).text();
+    assert.doesNotMatch(exported, /\\ud83d/i);
+    assert.equal(JSON.parse(exported).workspace.name, ws.name);
+  } finally {
+    t.close();
+  }
+});

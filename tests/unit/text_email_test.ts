@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { emailKey, parseEmail } from "../../lib/email.ts";
-import { textProblem } from "../../lib/text.ts";
+import { shortenText, textProblem } from "../../lib/text.ts";
 import { safeNext } from "../../lib/http.ts";
 import { isCommonPassword, passwordProblem } from "../../lib/password.ts";
 
@@ -349,4 +349,23 @@ Deno.test("text: joiners where they do nothing, and tags outside a flag, are sti
   // A joiner is no part of an email address, even between Devanagari letters.
   assert.equal(parseEmail("रा\u200dम@example.com").ok, false);
   assert.equal(parseEmail("x@रा\u200dम.com").ok, false);
+});
+
+Deno.test("shortenText: whole graphemes, whole words when it can, an ellipsis at the cut", () => {
+  assert.equal(shortenText("Ada Lovelace", 12), "Ada Lovelace");
+  assert.equal(shortenText("Ada Lovelace Byron", 16), "Ada Lovelace…"); // "Byron" is not cut
+  // ... unless keeping whole words would keep less than half.
+  assert.equal(shortenText("Ada Lovelace", 11), "Ada Lovela…");
+  assert.equal(shortenText("Augusta Ada King, Countess of Lovelace", 20), "Augusta Ada King…");
+  assert.equal(shortenText("Abcdefghijklmnop", 6), "Abcde…"); // one long word is cut inside
+  const wales = `\u{1f3f4}${TAGS("gbwls")}${CANCEL_TAG}`; // 7 code points, one grapheme
+  assert.equal(shortenText(`Ffion ${wales}${wales}`, 12), "Ffion…");
+  assert.equal(shortenText(`${wales}${wales}`, 10), `${wales}…`);
+  assert.equal(shortenText("👩\u200d💻".repeat(3), 5), "👩\u200d💻…");
+  for (const max of [1, 2, 3, 5, 8, 13]) {
+    for (const s of ["a😀".repeat(10), "नमस्ते दुनिया नमस्ते", `x${wales}`.repeat(4)]) {
+      const short = shortenText(s, max);
+      assert.ok(short.isWellFormed() && [...short].length <= max, `${s} ${max}`);
+    }
+  }
 });
