@@ -68,10 +68,11 @@ function asciiDomain(domain: string): string | null {
 
 /**
  * Validates an address typed by a person: syntax and lengths, no control or invisible
- * characters, and no look-alikes, so that no address displays as another one: no compatibility
- * characters (full-width letters, ligatures: NFKC must not change it) in either part, and no
- * mailbox name or domain label mixing Latin, Cyrillic and Greek letters. One alphabet
- * throughout ("иван@пример.рф", "ξένος@example.gr") is fine.
+ * characters, and two kinds of look-alike refused: compatibility characters (full-width
+ * letters, ligatures: NFKC must not change it) in either part, and a mailbox name or domain
+ * label mixing Latin, Cyrillic and Greek letters. One alphabet throughout ("иван@пример.рф",
+ * "ξένος@example.gr") is fine, and so, undetected, is a whole-script look-alike: an
+ * all-Cyrillic "аррӏе.com" passes, and displays like "apple.com".
  */
 export function parseEmail(raw: string): ParsedEmail {
   const display = raw.trim().normalize("NFC");
