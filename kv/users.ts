@@ -20,7 +20,15 @@ import {
   revokeAllSessions,
 } from "./sessions.ts";
 import { addAuditEvent } from "./audit.ts";
-import { addWorkspace, newWorkspace, slugify, suffixedSlug, type Workspace } from "./workspaces.ts";
+import { shortenText } from "../lib/text.ts";
+import {
+  addWorkspace,
+  newWorkspace,
+  slugify,
+  suffixedSlug,
+  type Workspace,
+  WORKSPACE_NAME_MAX,
+} from "./workspaces.ts";
 
 /** A user record. */
 export interface User {
@@ -55,10 +63,17 @@ export type CreateAccountResult =
   | { ok: true; user: User; workspace: Workspace; session: NewSession }
   | { ok: false; error: "email_taken" };
 
-/** The personal workspace's display name for a user. */
+const PERSONAL_SUFFIX = "'s workspace";
+
+/**
+ * The personal workspace's display name for a user: "Ada Lovelace's workspace", the name
+ * shortened (whole characters and emoji, preferably whole words, then "…") to fit
+ * {@link WORKSPACE_NAME_MAX} characters.
+ */
 export function personalWorkspaceName(name: string, email: string): string {
   const who = name || email.slice(0, email.lastIndexOf("@"));
-  return `${who}'s workspace`.slice(0, 80);
+  const room = WORKSPACE_NAME_MAX - PERSONAL_SUFFIX.length;
+  return `${shortenText(who, room)}${PERSONAL_SUFFIX}`;
 }
 
 /**

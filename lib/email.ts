@@ -19,9 +19,16 @@ export type ParsedEmail =
   | { ok: false; error: string };
 
 // Local part: dot-atom of printable characters (any letter or digit, including non-ASCII,
-// and RFC 5322 atext symbols); domain: labels of letters, digits and hyphens.
-const LOCAL = /^[\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+(\.[\p{L}\p{N}!#$%&'*+/=?^_`{|}~-]+)*$/u;
-const LABEL = /^[\p{L}\p{N}]([\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?$/u;
+// and RFC 5322 atext symbols); domain: labels of letters, digits and hyphens. Many scripts
+// write vowels and viramas as combining marks ("राम" is र, ◌ा, म; "முருகன்" ends in ன, ◌்), so a
+// letter or digit may carry marks; a mark never stands first, after a dot, a hyphen or a symbol.
+// (How many marks may stack is for textProblem.) Unambiguous, so matching stays linear.
+const LETTER = String.raw`[\p{L}\p{N}]\p{M}*`;
+const ATOM = String.raw`(?:${LETTER}|[!#$%&'*+/=?^_\x60{|}~-])+`;
+const LOCAL = new RegExp(String.raw`^${ATOM}(?:\.${ATOM})*$`, "u");
+// A label starts with a letter or digit and ends with one or a mark; hyphens only inside.
+const LABEL = new RegExp(String.raw`^${LETTER}(?:-*${LETTER})*$`, "u");
+const LABEL_MAX = 63;
 
 // Alphabets with many letters that look alike ("a" "а" "α", "o" "о" "ο", "c" "с"). A mailbox
 // name or domain label written in one of them is fine; one mixing them is how "aliсe" (with a
@@ -61,10 +68,11 @@ function asciiDomain(domain: string): string | null {
 
 /**
  * Validates an address typed by a person: syntax and lengths, no control or invisible
- * characters, and no look-alikes, so that no address displays as another one: no compatibility
- * characters (full-width letters, ligatures: NFKC must not change it) in either part, and no
- * mailbox name or domain label mixing Latin, Cyrillic and Greek letters. One alphabet
- * throughout ("иван@пример.рф", "ξένος@example.gr") is fine.
+ * characters, and two kinds of look-alike refused: compatibility characters (full-width
+ * letters, ligatures: NFKC must not change it) in either part, and a mailbox name or domain
+ * label mixing Latin, Cyrillic and Greek letters. One alphabet throughout ("иван@пример.рф",
+ * "ξένος@example.gr") is fine, and so, undetected, is a whole-script look-alike: an
+ * all-Cyrillic "аррӏе.com" passes, and displays like "apple.com".
  */
 export function parseEmail(raw: string): ParsedEmail {
   const display = raw.trim().normalize("NFC");
@@ -80,7 +88,8 @@ export function parseEmail(raw: string): ParsedEmail {
   const labels = domain.split(".");
   if (
     at < 1 || [...local].length > 64 || !LOCAL.test(local) || labels.length < 2 ||
-    !labels.every((l) => LABEL.test(l)) || /^\d+$/.test(labels.at(-1)!)
+    !labels.every((l) => LABEL.test(l) && [...l].length <= LABEL_MAX) ||
+    /^\d+$/.test(labels.at(-1)!)
   ) {
     return { ok: false, error: "Enter an email address like name@example.com." };
   }

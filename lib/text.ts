@@ -18,11 +18,30 @@ const INVISIBLE = /[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\u
 // U+3164, U+FFA0), the soft hyphen, the combining grapheme joiner, tag characters (which can
 // carry hidden ASCII), variation selectors... A name made of these looks blank, or like another.
 const IGNORABLE = /\p{Default_Ignorable_Code_Point}/u;
-// Two ignorables are part of ordinary visible text, so they pass where they do their job.
+// Some ignorables are part of ordinary visible text, so they pass where they do their job.
+// ZERO WIDTH NON-JOINER and JOINER shape letters in scripts that join or build conjuncts:
+// Persian "نیک‌نام" keeps two parts of a name apart, Sinhala "ශ්‍රී" (ශ, virama, ZWJ, ර, ී) and
+// Devanagari "क्‍ष" choose a conjunct form. Between Latin, Cyrillic or Greek letters (or digits,
+// spaces, punctuation: Script=Common) they change nothing visible, so there they stay refused.
+// Before the joiner: a letter of such a script, with any marks on it (marks are mostly
+// Script=Inherited, so an accent does not make a Latin letter count). After it: a letter or
+// a mark of such a script itself (Bengali "র‍্য" is ra, ZWJ, hasant, ya), not an Inherited one.
+const LCG = String.raw`\p{Script=Latin}\p{Script=Cyrillic}\p{Script=Greek}`;
+const NOT_JOINING = String.raw`[${LCG}\p{Script=Common}\p{Script=Inherited}]`;
+const SCRIPT_JOINER = new RegExp(
+  String.raw`(?<=[\p{L}--${NOT_JOINING}]\p{M}*)[\u200c\u200d](?=[[\p{L}\p{M}]--${NOT_JOINING}])`,
+  "gv",
+);
 // A variation selector picks a glyph for the character before it (emoji "❤️" is U+2764 U+FE0F;
-// Japanese names use ideographic variants): one is allowed right after a visible character.
+// keycaps "#️⃣" put one after "#"; Japanese names use ideographic variants): one is allowed right
+// after a visible character.
 const VARIATION_SELECTOR =
-  /(?<=[\p{L}\p{N}\p{S}\p{Extended_Pictographic}])[\u180b-\u180d\u180f\ufe00-\ufe0f\u{e0100}-\u{e01ef}]/gu;
+  /(?<=[\p{L}\p{N}\p{P}\p{S}\p{Extended_Pictographic}])[\u180b-\u180d\u180f\ufe00-\ufe0f\u{e0100}-\u{e01ef}]/gu;
+// Tag characters spell a subdivision flag after the black flag: England is U+1F3F4, the tags
+// "gbeng", CANCEL TAG. Only that form passes, with a code shaped like a subdivision (two
+// letters, then one to four letters or digits), so no more than a few hidden letters fit.
+const FLAG_TAGS =
+  /(?<=\u{1f3f4})[\u{e0061}-\u{e007a}]{2}[\u{e0030}-\u{e0039}\u{e0061}-\u{e007a}]{1,4}\u{e007f}/gu;
 // A zero-width joiner builds one emoji from several ("👩‍💻" is woman, ZWJ, laptop): allowed
 // only between two pictographs (the first may carry a skin tone), never next to letters where
 // it would be invisible. Matched once variation selectors are gone ("🏳️‍🌈" has one before it).
@@ -58,7 +77,8 @@ export function textProblem(value: string, rules: TextRules): string | null {
   if (/[\u2028\u2029]/.test(checked)) {
     return rules.multiline ? "must use ordinary line breaks" : "must be on one line";
   }
-  const visible = checked.replace(VARIATION_SELECTOR, "").replace(EMOJI_ZWJ, "");
+  const visible = checked.replace(SCRIPT_JOINER, "").replace(FLAG_TAGS, "")
+    .replace(VARIATION_SELECTOR, "").replace(EMOJI_ZWJ, "");
   if (INVISIBLE.test(visible) || IGNORABLE.test(visible)) {
     return "must not contain invisible or direction-changing characters";
   }
@@ -100,4 +120,34 @@ export function humanWait(seconds: number): string {
   const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? "" : "s"}`;
   const s = Math.max(1, Math.ceil(seconds));
   return s < 120 ? plural(s, "second") : plural(Math.ceil(s / 60), "minute");
+}
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: "grapheme" });
+const words = new Intl.Segmenter(undefined, { granularity: "word" });
+
+/**
+ * `value` cut to at most `max` characters (code points) with "…" at the cut, or unchanged
+ * when it fits. The cut falls between grapheme clusters, so no letter loses its accents and
+ * no emoji ("👩‍💻", a flag) is split; and before a word that would be cut in two, unless that
+ * leaves less than half: one very long word is cut inside.
+ */
+export function shortenText(value: string, max: number): string {
+  if ([...value].length <= max) return value;
+  // Grapheme boundaries (UTF-16 offsets) that leave room for the "…".
+  const ends = [0];
+  let count = 0;
+  for (const { segment, index } of graphemes.segment(value)) {
+    count += [...segment].length;
+    if (count > max - 1) break;
+    ends.push(index + segment.length);
+  }
+  let end = ends.at(-1)!;
+  const word = words.segment(value).containing(end);
+  if (word?.isWordLike && word.index < end) {
+    // The last grapheme boundary at or before the start of the word being cut.
+    const start = ends.findLast((e) => e <= word.index)!;
+    if ([...value.slice(0, start)].length >= (max - 1) / 2) end = start;
+  }
+  // Not "Ada ,…" or "نیک‌…": no space, punctuation or joiner just before the ellipsis.
+  return `${value.slice(0, end).replace(/[\s\p{P}\u200c\u200d]+$/u, "")}…`;
 }

@@ -421,3 +421,84 @@ Deno.test("malformed forms re-render the form with what could be read (never the
     t.close();
   }
 });
+
+Deno.test("signup: an address in Devanagari (vowel signs are marks) signs up and in", async () => {
+  const t = await testApp();
+  try {
+    const email = "राम1@डाटामेल.भारत";
+    const res = await t.post("/signup", { email, password: GOOD_PASSWORD });
+    assert.equal(res.status, 303);
+    const key = "राम1@xn--c2bd4bq1db8d.xn--h2brj9c";
+    assert.ok((await t.kv.get(["users_by_email", key])).value, "keyed by the punycode domain");
+    t.jar.cookies.clear();
+    // The punycode form of the domain is the same account.
+    const login = await t.post("/login", {
+      email: "राम1@xn--c2bd4bq1db8d.xn--h2brj9c",
+      password: GOOD_PASSWORD,
+    });
+    assert.equal(login.status, 303);
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("signup: names with script joiners, keycaps and subdivision flags are fine", async () => {
+  const t = await testApp();
+  try {
+    const tags = (s: string) =>
+      [...s].map((c) => String.fromCodePoint(0xe0000 + c.codePointAt(0)!)).join("");
+    const names = [
+      "زهرا نیک\u200cنام",
+      "ශ්\u200dරී ලංකා",
+      "Keycap #\ufe0f\u20e3",
+      `Wren \u{1f3f4}${tags("gbsct")}\u{e007f}`,
+    ];
+    for (const [i, name] of names.entries()) {
+      const res = await t.post("/signup", {
+        email: `n${i}@example.com`,
+        password: GOOD_PASSWORD,
+        name,
+      });
+      assert.equal(res.status, 303, JSON.stringify(name));
+      t.jar.cookies.clear();
+    }
+    for (
+      const name of [
+        "Ad\u200da",
+        `Ada${tags("gbeng")}\u{e007f}`,
+        `\u{1f3f4}${tags("hidden text")}\u{e007f}`,
+      ]
+    ) {
+      const res = await t.post("/signup", {
+        email: "x@example.com",
+        password: GOOD_PASSWORD,
+        name,
+      });
+      assert.equal(res.status, 422, JSON.stringify(name));
+      assert.match(await res.text(), /Your name must not contain invisible/);
+    }
+  } finally {
+    t.close();
+  }
+});
+
+Deno.test("signup: a long name ending in an emoji makes a well-formed workspace name", async () => {
+  const t = await testApp();
+  try {
+    const name = "a".repeat(79) + "😀"; // cutting 80 UTF-16 units left half of the emoji
+    const { location } = await t.signup("long@example.com", name);
+    const slug = location.split("/").at(-1)!;
+    const id = (await t.kv.get<string>(["workspaces_by_slug", slug])).value!;
+    const ws = (await t.kv.get<{ name: string }>(["workspaces", id])).value!;
+    assert.ok(ws.name.isWellFormed(), JSON.stringify(ws.name));
+    assert.equal(ws.name, `${"a".repeat(67)}…'s workspace`);
+    const page = await (await t.request(location)).text();
+    assert.ok(page.includes(`${ws.name} · Lodge`), "shown whole in the title");
+    assert.ok(!page.includes("\ufffd"));
+    const exported = await (await t.request(`${location}/export`)).text();
+    assert.doesNotMatch(exported, /\\ud83d/i);
+    assert.equal(JSON.parse(exported).workspace.name, ws.name);
+  } finally {
+    t.close();
+  }
+});

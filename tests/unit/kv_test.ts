@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { openKv } from "../../kv/db.ts";
 import * as keys from "../../kv/keys.ts";
-import { createAccount, getUserByEmailKey } from "../../kv/users.ts";
+import { createAccount, getUserByEmailKey, personalWorkspaceName } from "../../kv/users.ts";
 import {
   acceptSession,
   createSession,
@@ -188,6 +188,43 @@ Deno.test("rate limits: exact under a parallel burst, release gives a slot back"
       ),
     );
     assert.equal(fresh.filter((r) => r.ok).length, 10);
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("users: a long name makes a shortened, well-formed personal workspace name", async () => {
+  assert.equal(personalWorkspaceName("Grace Hopper", "g@example.com"), "Grace Hopper's workspace");
+  assert.equal(personalWorkspaceName("", "grace@example.com"), "grace's workspace");
+  const fits = "n".repeat(68); // 68 + "'s workspace" is 80 characters: no cut
+  assert.equal(personalWorkspaceName(fits, "x@example.com"), `${fits}'s workspace`);
+  const cases: [string, string][] = [
+    // 79 × "a" then an emoji: cutting 80 UTF-16 units left half of the emoji.
+    ["a".repeat(79) + "😀", `${"a".repeat(67)}…'s workspace`],
+    // A family emoji is 7 code points, 11 units: it stays whole or goes.
+    ["a".repeat(66) + "👩\u200d👩\u200d👧\u200d👦", `${"a".repeat(66)}…'s workspace`],
+    // Words stay whole.
+    [
+      "Very Long Name ".repeat(8).trim(),
+      "Very Long Name Very Long Name Very Long Name Very Long Name Very…'s workspace",
+    ],
+    [
+      "Maximiliana Alexandrina Konstantinopolous-Wolfeschlegelsteinhausenbergerdorff",
+      "Maximiliana Alexandrina Konstantinopolous…'s workspace",
+    ],
+    ["e\u0301".repeat(40), `${"e\u0301".repeat(33)}…'s workspace`], // accents stay on their letter
+  ];
+  for (const [name, expected] of cases) {
+    const ws = personalWorkspaceName(name, "x@example.com");
+    assert.equal(ws, expected, name);
+    assert.ok(ws.isWellFormed(), name);
+    assert.ok([...ws].length <= 80, name);
+  }
+  // Through createAccount too.
+  const kv = await openKv(":memory:");
+  try {
+    const r = await createAccount(kv, policy, account("long@example.com", "a".repeat(79) + "😀"));
+    assert.ok(r.ok && r.workspace.name.isWellFormed());
   } finally {
     kv.close();
   }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { emailKey, parseEmail } from "../../lib/email.ts";
-import { textProblem } from "../../lib/text.ts";
+import { shortenText, textProblem } from "../../lib/text.ts";
 import { safeNext } from "../../lib/http.ts";
 import { isCommonPassword, passwordProblem } from "../../lib/password.ts";
 
@@ -237,5 +237,135 @@ Deno.test("parseEmail refuses look-alike mailbox names and mixed-alphabet domain
     ]
   ) {
     assert.ok(parseEmail(typed).ok, typed);
+  }
+});
+
+Deno.test("parseEmail accepts scripts written with combining marks (vowel signs, viramas)", () => {
+  for (
+    const typed of [
+      "राम1@example.com", // Devanagari: ा is a vowel sign (a mark)
+      "முருகன்1@example.com", // Tamil: ு vowel sign, ் virama
+      "রহিম1@example.com", // Bengali: ি vowel sign
+      "สมศักดิ์1@example.com", // Thai: two marks on ด
+      "مُحَمَّد1@example.com", // Arabic with harakat (shadda and fatha on one letter)
+      "x@ไทยเน็ต.ไทย",
+      "x@डाटामेल.भारत",
+    ]
+  ) {
+    const r = parseEmail(typed);
+    assert.ok(r.ok, typed);
+    assert.equal(r.display, typed);
+  }
+  // The key holds the domain in its ASCII (punycode) form, the same as typing it so.
+  const idn = parseEmail("x@डाटामेल.भारत");
+  assert.ok(idn.ok);
+  assert.equal(idn.key, "x@xn--c2bd4bq1db8d.xn--h2brj9c");
+  assert.equal(emailKey("X@डाटामेल.भारत"), idn.key);
+  const puny = parseEmail("x@xn--c2bd4bq1db8d.xn--h2brj9c");
+  assert.ok(puny.ok && puny.key === idn.key);
+  const thai = parseEmail("สมศักดิ์1@ไทยเน็ต.ไทย");
+  assert.ok(thai.ok);
+  assert.equal(thai.key, "สมศักดิ์1@xn--m3cdg9a4kvaz.xn--o3cw4h");
+});
+
+Deno.test("parseEmail: a mark needs a letter or digit before it; the old refusals stand", () => {
+  const refused: [string, RegExp][] = [
+    ["\u0301a@example.com", /like name@example.com/], // a mark starting the mailbox name
+    ["a.\u0301b@example.com", /like name@example.com/], // ... or an atom after a dot
+    ["a+\u0301@example.com", /like name@example.com/], // a mark on a symbol
+    ["a@\u093eexample.com", /like name@example.com/], // a label starting with a mark
+    ["a@ex-\u093e.com", /like name@example.com/], // a mark right after a hyphen
+    ["a@राम-.com", /like name@example.com/], // hyphens stay inside a label
+    ["a@-राम.com", /like name@example.com/],
+    ["ali\u0441e\u0301@example.com", /before the @ mixes Latin and Cyrillic/],
+    ["a@ex\u0430\u0301mple.com", /domain .* mixes Latin and Cyrillic/],
+    ["a\u0483@example.com", /before the @ mixes Latin and Cyrillic/], // Cyrillic titlo on "a"
+    ["ｒａｍ\u0301@example.com", /look-alike characters/],
+    [`q${"\u0308".repeat(5)}@example.com`, /more than 4 accents/],
+  ];
+  for (const [typed, message] of refused) {
+    const r = parseEmail(typed);
+    assert.equal(r.ok, false, typed);
+    assert.match(!r.ok ? r.error : "", message, typed);
+  }
+  // 63 characters at most in a label, as before; marks count as characters.
+  assert.ok(parseEmail(`a@${"रा".repeat(31)}र.com`).ok);
+  assert.equal(parseEmail(`a@${"रा".repeat(32)}.com`).ok, false);
+});
+
+const TAGS = (ascii: string) =>
+  [...ascii].map((c) => String.fromCodePoint(0xe0000 + c.codePointAt(0)!)).join("");
+const CANCEL_TAG = "\u{e007f}";
+
+Deno.test("text: joiners in scripts that use them, keycaps and subdivision flags pass", () => {
+  const fine = [
+    "زهرا نیک\u200cنام", // Persian: ZWNJ keeps "نیک" and "نام" apart within one word
+    "محمد\u200cعلی رضایی",
+    "ශ්\u200dරී ලංකා", // Sinhala: ZWJ after the virama makes the rakaransaya
+    "क्\u200dष", // Devanagari: half form
+    "क्\u200cष", // Devanagari: explicit virama
+    "കാര്\u200dത്തിക്", // Malayalam: old-style chillu
+    "ಕ್\u200cಷ", // Kannada
+    "র\u200d্যাব", // Bengali: ra + ZWJ + hasant + ya (the joiner is followed by a Bengali mark)
+    "#\ufe0f\u20e3", // keycap number sign: a variation selector after punctuation
+    "*\ufe0f\u20e3",
+    `\u{1f3f4}${TAGS("gbeng")}${CANCEL_TAG}`, // England
+    `\u{1f3f4}${TAGS("gbsct")}${CANCEL_TAG}`, // Scotland
+    `\u{1f3f4}${TAGS("gbwls")}${CANCEL_TAG}`, // Wales
+    `Ffion \u{1f3f4}${TAGS("gbwls")}${CANCEL_TAG} Jones`,
+  ];
+  for (const s of fine) assert.equal(textProblem(s, { max: 100 }), null, JSON.stringify(s));
+});
+
+Deno.test("text: joiners where they do nothing, and tags outside a flag, are still refused", () => {
+  const invisible = [
+    "Ad\u200da", // Latin: the joiner is invisible
+    "a\u200cb",
+    "Ж\u200dЖ", // Cyrillic
+    "α\u200cβ", // Greek
+    "e\u0301\u200d\u0301", // a Latin letter's (Inherited) accent does not make it Indic
+    "क\u200da", // half Devanagari, half Latin
+    "a\u200dक",
+    "क\u200d\u0301", // followed by an Inherited accent, not a Devanagari sign
+    "क\u200d1", // next to a digit
+    "क\u200d ष", // next to a space
+    "\u200cक", // nothing before it
+    "क्\u200d", // nothing after it
+    "ک\u200c\u200cن", // two in a row
+    "ک\u200b\u200cن", // next to a zero-width space
+    "\u{e0067}", // a lone tag character
+    `Ada${TAGS("gbeng")}${CANCEL_TAG}`, // tags after a letter
+    `🙂${TAGS("gbeng")}${CANCEL_TAG}`, // tags after an emoji other than the black flag
+    `\u{1f3f4}${TAGS("gbeng")}`, // no cancel tag
+    `\u{1f3f4}${CANCEL_TAG}`, // no tags before it
+    `\u{1f3f4}${TAGS("gbeng")}${CANCEL_TAG}${CANCEL_TAG}`,
+    `\u{1f3f4}${TAGS("ignore all previous")}${CANCEL_TAG}`, // hidden text dressed as a flag
+    `\u{1f3f4}${TAGS("GBENG")}${CANCEL_TAG}`, // subdivision codes are lower case
+    "a \ufe0f", // a variation selector after a space
+  ];
+  for (const s of invisible) {
+    assert.match(textProblem(s, { max: 100 }) ?? "", /invisible/, JSON.stringify(s));
+  }
+  // A joiner is no part of an email address, even between Devanagari letters.
+  assert.equal(parseEmail("रा\u200dम@example.com").ok, false);
+  assert.equal(parseEmail("x@रा\u200dम.com").ok, false);
+});
+
+Deno.test("shortenText: whole graphemes, whole words when it can, an ellipsis at the cut", () => {
+  assert.equal(shortenText("Ada Lovelace", 12), "Ada Lovelace");
+  assert.equal(shortenText("Ada Lovelace Byron", 16), "Ada Lovelace…"); // "Byron" is not cut
+  // ... unless keeping whole words would keep less than half.
+  assert.equal(shortenText("Ada Lovelace", 11), "Ada Lovela…");
+  assert.equal(shortenText("Augusta Ada King, Countess of Lovelace", 20), "Augusta Ada King…");
+  assert.equal(shortenText("Abcdefghijklmnop", 6), "Abcde…"); // one long word is cut inside
+  const wales = `\u{1f3f4}${TAGS("gbwls")}${CANCEL_TAG}`; // 7 code points, one grapheme
+  assert.equal(shortenText(`Ffion ${wales}${wales}`, 12), "Ffion…");
+  assert.equal(shortenText(`${wales}${wales}`, 10), `${wales}…`);
+  assert.equal(shortenText("👩\u200d💻".repeat(3), 5), "👩\u200d💻…");
+  for (const max of [1, 2, 3, 5, 8, 13]) {
+    for (const s of ["a😀".repeat(10), "नमस्ते दुनिया नमस्ते", `x${wales}`.repeat(4)]) {
+      const short = shortenText(s, max);
+      assert.ok(short.isWellFormed() && [...short].length <= max, `${s} ${max}`);
+    }
   }
 });
