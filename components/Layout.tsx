@@ -62,7 +62,13 @@ export function Layout({ page, title, children, narrow }: LayoutProps) {
             {page.user
               ? (
                 <>
-                  <a class="who" href="/account" title={page.user.email}>
+                  <a
+                    class="who"
+                    href="/account"
+                    title={page.user.name
+                      ? `${page.user.name} (${page.user.email})`
+                      : page.user.email}
+                  >
                     {page.user.name || page.user.email}
                   </a>
                   <form method="post" action="/logout" class="inline">

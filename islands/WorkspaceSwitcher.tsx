@@ -62,7 +62,8 @@ export default function WorkspaceSwitcher({ current, workspaces }: WorkspaceSwit
 
   return (
     <details class="switcher" ref={ref}>
-      <summary>
+      {/* The label may be cut short with an ellipsis: the title shows it whole. */}
+      <summary title={current?.name ?? "Workspaces"}>
         <span class="visually-hidden">Switch workspace. Current:</span>
         <span class="switcher-current">{current?.name ?? "Workspaces"}</span>
       </summary>

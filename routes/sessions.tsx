@@ -87,10 +87,11 @@ function SessionsPage(
                   {s.id === currentId && <strong class="badge">This device</strong>}
                 </td>
                 <td>{s.ip}</td>
-                <td>
+                {/* data-label: the column's name, shown when a phone stacks the cells. */}
+                <td data-label="Signed in">
                   <time dateTime={new Date(s.createdAt).toISOString()}>{when(s.createdAt)}</time>
                 </td>
-                <td>
+                <td data-label="Last seen">
                   <time dateTime={new Date(s.lastSeenAt).toISOString()}>{when(s.lastSeenAt)}</time>
                 </td>
                 <td>
