@@ -151,8 +151,15 @@ async function multipartFields(
   const text = new TextDecoder("latin1").decode(bytes);
   if (!boundary || !text.includes(delimiter)) throw new TypeError("multipart body incomplete");
   const form = await new Response(bytes, { headers: { "content-type": contentType } }).formData();
-  const out: Record<string, string | File | (string | File)[]> = Object.create(null);
-  for (const [name, value] of form) {
+  return fieldRecord(form);
+}
+
+/** Fields in `parseBody({ all: true })`'s shape: a repeated name gives an array. */
+function fieldRecord<V extends string | File>(
+  entries: Iterable<[string, V]>,
+): Record<string, V | V[]> {
+  const out: Record<string, V | V[]> = Object.create(null);
+  for (const [name, value] of entries) {
     const had = out[name];
     if (had === undefined) out[name] = value;
     else if (Array.isArray(had)) had.push(value);
@@ -167,14 +174,7 @@ async function multipartFields(
  * give, without building a FormData (sign-in's hot path).
  */
 function urlencodedFields(text: string): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = Object.create(null);
-  for (const [name, value] of new URLSearchParams(text)) {
-    const had = out[name];
-    if (had === undefined) out[name] = value;
-    else if (Array.isArray(had)) had.push(value);
-    else out[name] = [had, value];
-  }
-  return out;
+  return fieldRecord(new URLSearchParams(text));
 }
 
 /**
