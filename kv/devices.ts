@@ -70,17 +70,33 @@ export function addTrustedDevice(
     .set(keys.userTrustedDevice(userId, hash), expiresAt, { expireIn });
 }
 
-/** Drops every trusted token of `userId` except `keep`; returns how many went. */
+/** Which of `tokens` are trusted for `userId` now. */
+export async function trustedTokensOf(
+  kv: Deno.Kv,
+  userId: string,
+  tokens: readonly string[],
+  now = Date.now(),
+): Promise<string[]> {
+  if (tokens.length === 0) return [];
+  const records = await kv.getMany<TrustedDevice[]>(
+    tokens.map((t) => keys.trustedDevice(sha256Hex(t))),
+  );
+  return tokens.filter((_, i) =>
+    records[i].value?.userId === userId && records[i].value!.expiresAt > now
+  );
+}
+
+/** Drops every trusted token of `userId` except those in `keep`; returns how many went. */
 export async function forgetTrustedDevices(
   kv: Deno.Kv,
   userId: string,
-  keep?: string,
+  keep: readonly string[] = [],
 ): Promise<number> {
-  const kept = keep ? sha256Hex(keep) : null;
+  const kept = new Set(keep.map(sha256Hex));
   const hashes: string[] = [];
   for await (const e of kv.list({ prefix: keys.userTrustedDevices(userId) })) {
     const hash = e.key.at(-1) as string;
-    if (hash !== kept) hashes.push(hash);
+    if (!kept.has(hash)) hashes.push(hash);
   }
   // Each pair is deleted together; 100 pairs an atomic stays far inside KV's limits.
   for (let i = 0; i < hashes.length; i += 100) {

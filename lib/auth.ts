@@ -22,6 +22,7 @@ import {
   DEVICE_TRUST_SECONDS,
   forgetTrustedDevices,
   MAX_DEVICE_TOKENS,
+  trustedTokensOf,
 } from "../kv/devices.ts";
 import { randomToken } from "./crypto.ts";
 
@@ -93,14 +94,25 @@ export function setDeviceCookie(c: Ctx, token: string): void {
 }
 
 /**
- * After a password change, reset or "sign out everywhere": this browser gets a fresh token
- * trusted for the user, and every other browser's trust for the user is dropped.
+ * After a password change or reset (both prove the password or the mailbox): this browser gets
+ * a fresh token trusted for the user, and every other browser's trust for the user is dropped.
  */
+/**
+ * After "sign out all other devices", which needs only a session: every other browser's trust for
+ * the user is dropped, and this browser keeps only what it already had. It gets no fresh token:
+ * a stolen session must not be able to mint itself new sign-in budgets.
+ */
+export async function keepOnlyThisBrowsersTrust(c: Ctx, userId: string): Promise<void> {
+  const kv = c.get("kv");
+  const mine = await trustedTokensOf(kv, userId, deviceTokens(c));
+  await forgetTrustedDevices(kv, userId, mine);
+}
+
 export async function trustOnlyThisBrowser(c: Ctx, userId: string): Promise<void> {
   const kv = c.get("kv");
   const token = randomToken();
   await addTrustedDevice(kv.atomic(), userId, token).commit();
-  await forgetTrustedDevices(kv, userId, token);
+  await forgetTrustedDevices(kv, userId, [token]);
   setDeviceCookie(c, token);
 }
 

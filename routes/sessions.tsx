@@ -19,6 +19,7 @@ import { pageContextWithUser, renderPage } from "../lib/render.tsx";
 import {
   clearSessionCookie,
   getAuth,
+  keepOnlyThisBrowsersTrust,
   type SignedIn,
   signInRequired,
   trustOnlyThisBrowser,
@@ -211,8 +212,9 @@ export function sessionRoutes(): Hono<AppEnv> {
     if (auth instanceof Response) return auth;
     await endExpiredSessions(c.get("kv"), c.get("config"), auth.user.id);
     await revokeAllSessions(c.get("kv"), auth.user.id, auth.session.id, "signed_out_everywhere");
-    // Other browsers also lose their own sign-in budget for this account (kv/devices.ts).
-    await trustOnlyThisBrowser(c, auth.user.id);
+    // Other browsers also lose their own sign-in budget for this account (kv/devices.ts); this
+    // one gets no new budget (a session alone must not mint them).
+    await keepOnlyThisBrowsersTrust(c, auth.user.id);
     return c.redirect("/account/sessions?m=revoked_others", 303);
   });
 

@@ -247,3 +247,22 @@ Deno.test("trust follows the user: kept across an email change, never inherited 
     t.close();
   }
 });
+
+Deno.test("a stolen session cannot mint itself sign-in budgets: 'sign out all other devices' gives no new trust", async () => {
+  const { a, b, close } = await twoBrowsers(3);
+  try {
+    const { email } = await a.signup("stolen@example.com");
+    // The thief copies only the session cookie into a browser of their own.
+    b.jar.cookies.set("lodge_session", a.jar.cookies.get("lodge_session")!);
+    await lockOut(a, email, 3);
+    for (let round = 0; round < 3; round++) {
+      const res = await b.post("/account/sessions/revoke-others", {});
+      assert.equal(res.status, 303);
+      await res.body?.cancel();
+      assert.equal(b.jar.cookies.get(deviceCookieName(b.config)), undefined, "no token minted");
+      assert.equal(await signInStatus(b, email, `guess-${round}-password`), 429);
+    }
+  } finally {
+    close();
+  }
+});
