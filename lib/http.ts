@@ -198,7 +198,8 @@ export function isLoopback(address: string | undefined): boolean {
 }
 
 /**
- * True when the request comes from this machine, failing closed: the connection is loopback and
+ * True when the request comes from this machine, failing closed: the connection is loopback, the
+ * Host header names this machine (not a rebound DNS name), and
  * - with TRUST_PROXY, the client the proxy names is loopback too (a malformed entry, like Squid's
  *   "unknown", is not); a request with no X-Forwarded-For did not come through the proxy;
  * - otherwise the request carries no proxy headers at all (a proxy on this host that Lodge was
@@ -206,10 +207,21 @@ export function isLoopback(address: string | undefined): boolean {
  */
 export function fromThisMachine(c: Ctx, trustProxy: boolean): boolean {
   if (!isLoopback(c.env?.remoteAddr?.hostname)) return false;
+  // DNS rebinding: a page on attacker.example whose name now points at 127.0.0.1 reaches us
+  // from the developer's own browser, but with its own name in Host.
+  // (The URL's host is the Host header as Deno.serve received it.)
+  if (!isLoopbackHost(new URL(c.req.url).host)) return false;
   if (trustProxy && c.req.header("x-forwarded-for") !== undefined) {
     return isLoopback(forwardedClient(c) ?? undefined);
   }
   return !PROXY_HEADERS.some((h) => c.req.header(h) !== undefined);
+}
+
+/** True for a Host header that names this machine: localhost (or a subdomain), 127.x, [::1]. */
+function isLoopbackHost(host: string | undefined): boolean {
+  if (!host) return false;
+  const name = host.toLowerCase().replace(/:\d+$/, "");
+  return name === "localhost" || name.endsWith(".localhost") || isLoopback(name);
 }
 
 const PROXY_HEADERS = ["x-forwarded-for", "forwarded", "x-real-ip", "x-forwarded-host"];

@@ -90,7 +90,9 @@ export function bodySizeLimit(
       return await next();
     }
     const body = c.req.raw.body;
-    if (!body) return await next();
+    // Methods whose bodies mean nothing here, among them TRACE and TRACK, which a Request cannot
+    // even be built with: they go on unread (and get their 405 from the router).
+    if (!body || BODILESS.has(c.req.method.toUpperCase())) return await next();
     const chunks: Uint8Array[] = [];
     let size = 0;
     const reader = body.getReader();
@@ -126,6 +128,7 @@ export function bodySizeLimit(
 }
 
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
+const BODILESS = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "TRACK", "CONNECT"]);
 
 /**
  * CSRF protection for every unsafe method. A browser request passes only when

@@ -177,7 +177,13 @@ export function routeAwareNotFound(routes: readonly RouteInfo[]): NotFoundHandle
         return c.redirect(trimmed + query, 301);
       }
     }
-    const methods = methodsFor(path);
+    // "PUT /login/" is as wrong a method as "PUT /login" (405); "POST /login/" is only a wrong
+    // path (404: an Allow listing POST beside a 405 would contradict itself).
+    let methods = methodsFor(path);
+    if (methods.length === 0 && path.length > 1 && path.endsWith("/")) {
+      const trimmed = methodsFor(path.replace(/\/+$/, ""));
+      if (!trimmed.includes(c.req.method.toUpperCase())) methods = trimmed;
+    }
     if (methods.length > 0) {
       c.header("Allow", methods.join(", "));
       return errorResponse(c, 405);

@@ -259,6 +259,10 @@ Deno.test("a page's path with a trailing slash redirects to the page, relatively
     const post = await t.post("/login/", { email: "a@example.com", password: "x" });
     assert.equal(post.status, 404, "a form post is not redirected (it would lose its body)");
     await post.body?.cancel();
+    const put = await t.request("/login/", { method: "PUT", headers: { origin: t.origin } });
+    assert.equal(put.status, 405);
+    assert.equal(put.headers.get("allow"), "GET, HEAD, POST");
+    await put.body?.cancel();
   } finally {
     t.close();
   }
@@ -289,6 +293,38 @@ Deno.test("POST /api/token: a signed-out caller gets 401 whatever it sent; a sig
     assert.equal(ok.status, 200);
     assert.ok((await ok.json()).token);
   } finally {
+    t.close();
+  }
+});
+
+Deno.test("TRACE, TRACK and other odd methods on a real server: 405 with Allow, never a 500", async () => {
+  const t = await testApp();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, t.app.fetch);
+  const { port } = server.addr as Deno.NetAddr;
+  const raw = async (request: string) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(new TextEncoder().encode(request));
+    const buf = new Uint8Array(4096);
+    const n = await conn.read(buf);
+    conn.close();
+    return new TextDecoder().decode(buf.subarray(0, n ?? 0));
+  };
+  try {
+    for (const method of ["TRACE", "TRACK", "track"]) {
+      for (const path of ["/login", "/health", "/no-such-page"]) {
+        const head = await raw(
+          `${method} ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`,
+        );
+        const status = Number(head.split(" ")[1]);
+        assert.ok(
+          status === 405 || status === 404 || status === 400,
+          `${method} ${path}: ${head.split("\r\n")[0]}`,
+        );
+        if (path !== "/no-such-page" && status === 405) assert.match(head, /allow: GET, HEAD/i);
+      }
+    }
+  } finally {
+    await server.shutdown();
     t.close();
   }
 });

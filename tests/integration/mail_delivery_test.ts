@@ -188,6 +188,21 @@ Deno.test("/dev/mail opens only to this machine: a development server on 0.0.0.0
         assert.equal(res.status, 403, `${JSON.stringify(headers)} (TRUST_PROXY=${trustProxy})`);
         await res.body?.cancel();
       }
+      // DNS rebinding: the developer's browser, on loopback, but asking for another site's name.
+      for (const host of ["attacker.example", "attacker.example:8000", "127.0.0.1.nip.example"]) {
+        const res = await t.app.request(`http://${host}/dev/mail`, {}, {
+          remoteAddr: { hostname: "127.0.0.1" },
+        });
+        assert.equal(res.status, 403, host);
+        await res.body?.cancel();
+      }
+      for (const host of ["localhost:8000", "127.0.0.1:8000", "[::1]:8000", "app.localhost"]) {
+        const res = await t.app.request(`http://${host}/dev/mail`, {}, {
+          remoteAddr: { hostname: "127.0.0.1" },
+        });
+        assert.equal(res.status, 200, host);
+        await res.body?.cancel();
+      }
       // Behind the trusted proxy, a visitor on this machine is still local.
       const local = await t.request("/dev/mail", {
         ip: "127.0.0.1",
