@@ -105,7 +105,8 @@ async function changePage(
   c: Ctx,
   values: ChangeValues,
   errors: { email?: string; password?: string } = {},
-  status: 200 | 422 = 200,
+  status: 200 | 422 | 429 = 200,
+  formError?: string,
 ) {
   const auth = await getAuth(c);
   return renderPage(
@@ -114,9 +115,11 @@ async function changePage(
       <section class="card">
         <h1>Change your email address</h1>
         <div aria-live="polite">
-          {(errors.email || errors.password) && (
-            <Alert kind="error">Please fix the highlighted fields.</Alert>
-          )}
+          {formError
+            ? <Alert kind="error">{formError}</Alert>
+            : (errors.email || errors.password) && (
+              <Alert kind="error">Please fix the highlighted fields.</Alert>
+            )}
         </div>
         {auth.ok && (
           <p>
@@ -278,7 +281,15 @@ export function verifyEmailRoutes(): Hono<AppEnv> {
     const check = await verifyCurrentPassword(c, user, form.fields.get("password"), "email change");
     if (!check.ok) {
       return check.status === 429
-        ? tooManyPage(c, check.retryAfter ?? 60, "Too many password attempts for this account.")
+        ? changePage(
+          c,
+          { email: typed },
+          {},
+          429,
+          `Too many password attempts for this account. Try again in ${
+            humanWait(check.retryAfter ?? 60)
+          }.`,
+        )
         : changePage(c, { email: typed }, { password: check.message }, 422);
     }
     // Over the per-address limit: answer as if sent and send nothing (reveals nothing).

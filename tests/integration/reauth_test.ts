@@ -28,7 +28,10 @@ Deno.test("email change: wrong current passwords are limited per user, from any 
     }, { ip: "198.51.100.99" });
     assert.equal(limited.status, 429);
     assert.ok(Number(limited.headers.get("retry-after")) >= 1);
-    assert.match(await limited.text(), /Too many password attempts/);
+    const html = await limited.text();
+    assert.match(html, /Too many password attempts/);
+    assert.match(html, /value="new9@example.com"/, "what was typed is kept");
+    assert.match(html, /Sign out/, "the page keeps the signed-in header");
     // The same budget guards the password change.
     const change = await t.post("/account/password", {
       current: GOOD_PASSWORD,
