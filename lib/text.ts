@@ -29,9 +29,19 @@ const IGNORABLE = /\p{Default_Ignorable_Code_Point}/u;
 const LCG = String.raw`\p{Script=Latin}\p{Script=Cyrillic}\p{Script=Greek}`;
 const NOT_JOINING = String.raw`[${LCG}\p{Script=Common}\p{Script=Inherited}]`;
 const SCRIPT_JOINER = new RegExp(
-  String.raw`(?<=[\p{L}--${NOT_JOINING}]\p{M}*)[\u200c\u200d](?=[[\p{L}\p{M}]--${NOT_JOINING}])`,
+  String
+    .raw`(?<=[\p{L}--${NOT_JOINING}]\p{M}*)[\u200c\u200d](?=[[\p{L}\p{M}]--${NOT_JOINING}])`,
   "gv",
 );
+// At a word's end a joiner passes in two spellings only: Malayalam's older chillu form ends
+// "അന്‍" with a virama and ZWJ, and Persian typists often leave a ZWNJ after a word's last letter.
+const WORD_END_JOINER = new RegExp(
+  String.raw`(?<=[\p{L}--${NOT_JOINING}]\p{M}+)\u200d(?=\s|$)|(?<=\p{Script=Arabic})\u200c(?=\s|$)`,
+  "gv",
+);
+// The braille blank and the object replacement character draw as nothing; private-use and
+// non-characters have no agreed glyph at all.
+const BLANK_OR_PRIVATE = /[\u2800\ufffc\p{Co}\p{Noncharacter_Code_Point}]/u;
 // A variation selector picks a glyph for the character before it (emoji "❤️" is U+2764 U+FE0F;
 // keycaps "#️⃣" put one after "#"; Japanese names use ideographic variants): one is allowed right
 // after a visible character.
@@ -77,11 +87,17 @@ export function textProblem(value: string, rules: TextRules): string | null {
   if (/[\u2028\u2029]/.test(checked)) {
     return rules.multiline ? "must use ordinary line breaks" : "must be on one line";
   }
-  const visible = checked.replace(SCRIPT_JOINER, "").replace(FLAG_TAGS, "")
+  const visible = checked.replace(SCRIPT_JOINER, "").replace(WORD_END_JOINER, "")
+    .replace(FLAG_TAGS, "")
     .replace(VARIATION_SELECTOR, "").replace(EMOJI_ZWJ, "");
   if (INVISIBLE.test(visible) || IGNORABLE.test(visible)) {
     return "must not contain invisible or direction-changing characters";
   }
+  // Characters that draw nothing or nothing agreed: a name of braille blanks looks empty.
+  if (BLANK_OR_PRIVATE.test(checked)) {
+    return "must not contain blank-looking, private-use or non-characters";
+  }
+  if (/^\p{M}/u.test(checked)) return "must not start with an accent or other mark";
   // Counted on the composed form, so "ễ" typed as e + two accents counts as one letter.
   if (STACKED_MARKS.test(checked.normalize("NFC"))) {
     return `must not stack more than ${MAX_MARKS} accents or other marks on one character`;

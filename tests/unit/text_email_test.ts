@@ -270,7 +270,7 @@ Deno.test("parseEmail accepts scripts written with combining marks (vowel signs,
 
 Deno.test("parseEmail: a mark needs a letter or digit before it; the old refusals stand", () => {
   const refused: [string, RegExp][] = [
-    ["\u0301a@example.com", /like name@example.com/], // a mark starting the mailbox name
+    ["\u0301a@example.com", /start with an accent/], // a mark starting the mailbox name
     ["a.\u0301b@example.com", /like name@example.com/], // ... or an atom after a dot
     ["a+\u0301@example.com", /like name@example.com/], // a mark on a symbol
     ["a@\u093eexample.com", /like name@example.com/], // a label starting with a mark
@@ -330,7 +330,7 @@ Deno.test("text: joiners where they do nothing, and tags outside a flag, are sti
     "क\u200d1", // next to a digit
     "क\u200d ष", // next to a space
     "\u200cक", // nothing before it
-    "क्\u200d", // nothing after it
+    "क\u200d", // at a word's end without a virama before it
     "ک\u200c\u200cن", // two in a row
     "ک\u200b\u200cن", // next to a zero-width space
     "\u{e0067}", // a lone tag character
@@ -368,4 +368,21 @@ Deno.test("shortenText: whole graphemes, whole words when it can, an ellipsis at
       assert.ok(short.isWellFormed() && [...short].length <= max, `${s} ${max}`);
     }
   }
+});
+
+Deno.test("textProblem: joiners at a word's end in joining scripts pass; blank-looking and private-use characters do not", () => {
+  for (
+    const ok of [
+      "\u0d05\u0d28\u0d4d\u200d\u0d35\u0d30\u0d4d\u200d", // Malayalam, old chillu spelling
+      "\u0d05\u0d28\u0d4d\u200d \u0d2c\u0d3f",
+      "\u0645\u0647\u062f\u06cc\u200c \u0632\u0627\u062f\u0647", // Persian, ZWNJ before a space
+    ]
+  ) assert.equal(textProblem(ok, { max: 100 }), null, ok);
+  assert.match(textProblem("Ada\u200d", { max: 100 })!, /invisible/); // Latin: still refused
+  assert.match(textProblem("Ada\u200c Lovelace", { max: 100 })!, /invisible/);
+  for (const bad of ["\u2800", "Ada \u2800", "\ufffc", "A\uffff", "\ue000", "\u{f0000}x"]) {
+    assert.match(textProblem(bad, { max: 100 })!, /blank-looking|private-use/, JSON.stringify(bad));
+  }
+  assert.match(textProblem("\u0301", { max: 100 })!, /start with an accent/);
+  assert.match(textProblem("\u0301Ada", { max: 100 })!, /start with an accent/);
 });
