@@ -233,6 +233,31 @@ function forwardedClient(c: Ctx): string | null {
   return last && last.length <= 64 && /^[0-9a-fA-F:.]+$/.test(last) ? last : null;
 }
 
+/**
+ * The client as per-address limits count it: an IPv4 address as it is, an IPv6 address by its
+ * /64 (one home or office gets a whole /64, so counting single addresses would hand one attacker
+ * endless fresh budgets). IPv4-mapped IPv6 (`::ffff:192.0.2.1`) counts as its IPv4 address.
+ *
+ * @example
+ * ```ts
+ * limitedClient("2001:db8:1:2:aaaa::1"); // "2001:db8:1:2::/64"
+ * ```
+ */
+export function limitedClient(ip: string): string {
+  const a = ip.toLowerCase().replace(/^\[|\]$/g, "");
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(a);
+  if (mapped) return mapped[1];
+  if (!a.includes(":")) return a;
+  const [head, tail = ""] = a.split("::");
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const groups = a.includes("::")
+    ? [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right]
+    : left;
+  if (groups.length !== 8 || !groups.every((g) => /^[0-9a-f]{1,4}$/.test(g))) return a;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}
+
 /** The client address: from the connection, or X-Forwarded-For only when trusted. */
 export function clientIp(c: Ctx, trustProxy: boolean): string {
   const forwarded = trustProxy ? forwardedClient(c) : null;

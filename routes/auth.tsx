@@ -11,7 +11,7 @@ import { Hono } from "hono";
 import type { ComponentChildren } from "preact";
 import { Layout, type PageContext } from "../components/Layout.tsx";
 import { Alert, Field, NewPasswordField } from "../components/Form.tsx";
-import { type AppEnv, type Ctx, ownEntry, readForm, safeNext } from "../lib/http.ts";
+import { type AppEnv, type Ctx, limitedClient, ownEntry, readForm, safeNext } from "../lib/http.ts";
 import { pageContext, renderPage } from "../lib/render.tsx";
 import {
   clearSessionCookie,
@@ -241,7 +241,7 @@ export function authRoutes(): Hono<AppEnv> {
     const reservation = await reserveAttempt(
       kv,
       [
-        { bucket: "signup-ip", subject: c.get("clientIp") },
+        { bucket: "signup-ip", subject: limitedClient(c.get("clientIp")) },
       ],
       config.signupRateLimitMax,
       config.signupRateLimitWindow,
@@ -359,7 +359,7 @@ export function authRoutes(): Hono<AppEnv> {
       kv,
       trusted ? [{ bucket: "login-device", subject: sha256Hex(trusted) }] : [
         { bucket: "login-account", subject: sha256Hex(key) },
-        { bucket: "login-ip", subject: c.get("clientIp") },
+        { bucket: "login-ip", subject: limitedClient(c.get("clientIp")) },
       ],
       config.loginRateLimitMax,
       config.loginRateLimitWindow,

@@ -20,7 +20,7 @@ import { Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { Layout } from "../components/Layout.tsx";
 import { Alert, Field, NewPasswordField } from "../components/Form.tsx";
-import { type AppEnv, type Ctx, readForm } from "../lib/http.ts";
+import { type AppEnv, type Ctx, limitedClient, readForm } from "../lib/http.ts";
 import { pageContext, renderPage } from "../lib/render.tsx";
 import { clearSessionCookie, trustOnlyThisBrowser } from "../lib/auth.ts";
 import { parseEmail } from "../lib/email.ts";
@@ -195,7 +195,7 @@ export function passwordRoutes(): Hono<AppEnv> {
     }
     const kv = c.get("kv");
     const config = c.get("config");
-    const client = await reserveClientMailAttempt(kv, config, c.get("clientIp"));
+    const client = await reserveClientMailAttempt(kv, config, limitedClient(c.get("clientIp")));
     if (!client.ok) {
       c.header("Retry-After", String(client.retryAfter));
       return forgotPage(c, {

@@ -18,7 +18,7 @@
 import { Hono } from "hono";
 import { Layout } from "../components/Layout.tsx";
 import { Alert, Field } from "../components/Form.tsx";
-import { type AppEnv, type Ctx, readForm } from "../lib/http.ts";
+import { type AppEnv, type Ctx, limitedClient, readForm } from "../lib/http.ts";
 import { pageContext, pageContextWithUser, renderPage } from "../lib/render.tsx";
 import { getAuth, signInRequired } from "../lib/auth.ts";
 import { parseEmail } from "../lib/email.ts";
@@ -226,7 +226,7 @@ export function verifyEmailRoutes(): Hono<AppEnv> {
     if (user.emailVerifiedAt) return c.redirect("/account?email=already", 303);
     const kv = c.get("kv");
     const config = c.get("config");
-    const client = await reserveClientMailAttempt(kv, config, c.get("clientIp"));
+    const client = await reserveClientMailAttempt(kv, config, limitedClient(c.get("clientIp")));
     if (!client.ok) {
       return tooManyPage(c, client.retryAfter, "Too many requests from your network.");
     }
@@ -262,7 +262,7 @@ export function verifyEmailRoutes(): Hono<AppEnv> {
     const typed = cleanText(form.fields.get("email")).slice(0, 300);
     const kv = c.get("kv");
     const config = c.get("config");
-    const client = await reserveClientMailAttempt(kv, config, c.get("clientIp"));
+    const client = await reserveClientMailAttempt(kv, config, limitedClient(c.get("clientIp")));
     if (!client.ok) {
       return tooManyPage(c, client.retryAfter, "Too many requests from your network.");
     }

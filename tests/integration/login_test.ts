@@ -250,3 +250,35 @@ Deno.test("login: a burst of correct sign-ins from one address is never told it 
     t.close();
   }
 });
+
+Deno.test("login: the per-address limit counts an IPv6 client by its /64", async () => {
+  const t = await testApp({ loginRateLimitMax: 3, loginRateLimitWindow: 900 });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const res = await t.post("/login", {
+        email: `v6-${i}@example.com`,
+        password: "nope-nope-nope",
+      }, {
+        ip: `2001:db8:5:6::${i + 1}`,
+      });
+      assert.equal(res.status, 401);
+    }
+    const same64 = await t.post(
+      "/login",
+      { email: "v6-x@example.com", password: "nope-nope-nope" },
+      {
+        ip: "2001:db8:5:6:ffff:1:2:3",
+      },
+    );
+    assert.equal(same64.status, 429, "another address in the same /64 shares the budget");
+    const other64 = await t.post("/login", {
+      email: "v6-y@example.com",
+      password: "nope-nope-nope",
+    }, {
+      ip: "2001:db8:5:7::1",
+    });
+    assert.equal(other64.status, 401);
+  } finally {
+    t.close();
+  }
+});

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { base64url, randomToken, sha256Hex } from "../../lib/crypto.ts";
+import { limitedClient } from "../../lib/http.ts";
 
 Deno.test("base64url matches RFC 4648 §5 without padding, for every length and byte", () => {
   const reference = (b: Uint8Array) =>
@@ -30,4 +31,15 @@ Deno.test("sha256Hex is the SHA-256 of the UTF-8 text, as lowercase hex", async 
     const hex = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
     assert.equal(sha256Hex(text), hex);
   }
+});
+
+Deno.test("limitedClient: IPv4 as it is, IPv6 by its /64, IPv4-mapped as IPv4", () => {
+  assert.equal(limitedClient("192.0.2.7"), "192.0.2.7");
+  assert.equal(limitedClient("::ffff:192.0.2.7"), "192.0.2.7");
+  assert.equal(limitedClient("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::/64");
+  assert.equal(limitedClient("2001:0DB8:0001:0002::1"), "2001:db8:1:2::/64");
+  assert.equal(limitedClient("2001:db8::1"), "2001:db8:0:0::/64");
+  assert.equal(limitedClient("[2001:db8:1:2::9]"), "2001:db8:1:2::/64");
+  assert.equal(limitedClient("::1"), "0:0:0:0::/64");
+  assert.equal(limitedClient("unknown"), "unknown");
 });
