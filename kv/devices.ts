@@ -86,6 +86,19 @@ export async function trustedTokensOf(
   );
 }
 
+/** Drops one trusted token of `userId`, by its hash (a session signed out from elsewhere). */
+export async function forgetTrustedDevice(
+  kv: Deno.Kv,
+  userId: string,
+  deviceHash: string,
+): Promise<void> {
+  const record = await kv.get<TrustedDevice>(keys.trustedDevice(deviceHash));
+  const op = kv.atomic().delete(keys.userTrustedDevice(userId, deviceHash));
+  // Only this user's trust: the hash came from their own session, but stay exact.
+  if (record.value?.userId === userId) op.check(record).delete(keys.trustedDevice(deviceHash));
+  await op.commit();
+}
+
 /** Drops every trusted token of `userId` except those in `keep`; returns how many went. */
 export async function forgetTrustedDevices(
   kv: Deno.Kv,

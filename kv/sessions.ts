@@ -31,6 +31,11 @@ export interface Session {
   expiresAt: number;
   userAgent: string;
   ip: string;
+  /**
+   * SHA-256 of the device token this browser was trusted with at sign-in (kv/devices.ts), so
+   * signing this session out from another device can drop that browser's trust too.
+   */
+  deviceHash?: string;
 }
 
 /** Lifetimes, in seconds, from configuration. */
@@ -178,7 +183,7 @@ export interface NewSession {
 /** Builds a new session (not yet stored); see {@link addSession}. */
 export function newSession(
   policy: SessionPolicy,
-  input: { userId: string; userAgent: string; ip: string },
+  input: { userId: string; userAgent: string; ip: string; deviceHash?: string },
   now = Date.now(),
 ): NewSession {
   const token = randomToken();
@@ -193,6 +198,7 @@ export function newSession(
       expiresAt: now + policy.sessionAbsoluteLifetime * 1000,
       userAgent: input.userAgent.slice(0, 512),
       ip: input.ip,
+      ...(input.deviceHash ? { deviceHash: input.deviceHash } : {}),
     },
   };
 }
@@ -366,6 +372,16 @@ export async function revokeSessionByToken(
  * await revokeSessionById(kv, userId, sessionId, "revoked");
  * ```
  */
+/** A user's session by its id (the sessions page's handle), or null. */
+export async function getUserSession(
+  kv: Deno.Kv,
+  userId: string,
+  sessionId: string,
+): Promise<Session | null> {
+  const idx = await kv.get<string>(keys.userSession(userId, sessionId));
+  return idx.value ? (await kv.get<Session>(keys.session(idx.value))).value : null;
+}
+
 export async function revokeSessionById(
   kv: Deno.Kv,
   userId: string,

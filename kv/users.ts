@@ -54,6 +54,8 @@ export interface NewAccount {
   passwordHash: string;
   userAgent: string;
   ip: string;
+  /** SHA-256 of the device token the browser is trusted with (kept on the first session). */
+  deviceHash?: string;
   /** Extra writes that must commit with the account (e.g. a verification token and its mail). */
   addToAtomic?: (op: Deno.AtomicOperation, user: User) => void;
 }
@@ -107,7 +109,12 @@ export async function createAccount(
       emailVerifiedAt: null,
       defaultWorkspaceId: workspace.id,
     };
-    const session = newSession(policy, { userId, userAgent: input.userAgent, ip: input.ip }, now);
+    const session = newSession(policy, {
+      userId,
+      userAgent: input.userAgent,
+      ip: input.ip,
+      deviceHash: input.deviceHash,
+    }, now);
     const op = kv.atomic()
       .check({ key: keys.userByEmail(input.emailKey), versionstamp: null })
       .check({ key: keys.user(userId), versionstamp: null })

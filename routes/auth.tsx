@@ -271,6 +271,7 @@ export function authRoutes(): Hono<AppEnv> {
       name: values.name,
       passwordHash,
       ...clientMeta(c),
+      deviceHash: sha256Hex(device),
       addToAtomic: (op, user) => {
         verificationMail(op, user);
         // The browser that created the account is trusted for it (see kv/devices.ts).
@@ -416,9 +417,13 @@ export function authRoutes(): Hono<AppEnv> {
     }
     // A success is not a failure: the slots go back in the same atomic as the new session
     // (one write, no second read), or after it when another attempt moved the counters.
-    const session = newSession(config, { userId: user.id, ...clientMeta(c) });
     // This browser is now trusted for this account (renewed at every sign-in), with the session.
     const device = trusted ?? randomToken();
+    const session = newSession(config, {
+      userId: user.id,
+      ...clientMeta(c),
+      deviceHash: sha256Hex(device),
+    });
     const op = addTrustedDevice(addSession(kv.atomic(), config, session), user.id, device);
     if (!addRelease(op, reservation) || !(await op.commit()).ok) {
       const retry = addTrustedDevice(addSession(kv.atomic(), config, session), user.id, device);

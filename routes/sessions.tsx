@@ -29,6 +29,7 @@ import { describeUserAgent } from "../lib/user_agent.ts";
 import { breadcrumb } from "../lib/observability.ts";
 import {
   endExpiredSessions,
+  getUserSession,
   listSessions,
   peekSession,
   revokeAllSessions,
@@ -36,6 +37,7 @@ import {
   revokeSessionByToken,
   type Session,
 } from "../kv/sessions.ts";
+import { forgetTrustedDevice } from "../kv/devices.ts";
 import { changePassword } from "../kv/users.ts";
 import { verifyCurrentPassword } from "../lib/reauth.ts";
 import { sessionToken } from "../lib/auth.ts";
@@ -230,7 +232,10 @@ export function sessionRoutes(): Hono<AppEnv> {
       clearSessionCookie(c);
       return c.redirect("/login?m=signed_out", 303);
     }
+    const target = await getUserSession(kv, auth.user.id, id);
     const done = await revokeSessionById(kv, auth.user.id, id, "revoked", c.get("config"));
+    // That browser also loses its own sign-in budget for this account (a lost laptop).
+    if (done && target?.deviceHash) await forgetTrustedDevice(kv, auth.user.id, target.deviceHash);
     if (!done) {
       return await errorResponseForUser(
         c,

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { GOOD_PASSWORD, type TestApp, testApp } from "../helpers.ts";
 import { trustedTokenFor } from "../../kv/devices.ts";
+import { sha256Hex } from "../../lib/crypto.ts";
 import { deviceCookieName } from "../../lib/auth.ts";
 import { linkIn, startMail } from "../mail_helpers.ts";
 
@@ -262,6 +263,37 @@ Deno.test("a stolen session cannot mint itself sign-in budgets: 'sign out all ot
       assert.equal(b.jar.cookies.get(deviceCookieName(b.config)), undefined, "no token minted");
       assert.equal(await signInStatus(b, email, `guess-${round}-password`), 429);
     }
+  } finally {
+    close();
+  }
+});
+
+Deno.test("signing one session out from another device drops that browser's trust too (a lost laptop)", async () => {
+  const { a, b, close } = await twoBrowsers();
+  try {
+    const { email } = await a.signup("lostlaptop@example.com");
+    assert.equal(await signInStatus(b, email), 303); // the laptop, later lost
+    const page = await (await a.request("/account/sessions")).text();
+    const ids = [...page.matchAll(/\/account\/sessions\/([A-Za-z0-9]+)\/revoke/g)].map((m) => m[1]);
+    const mine = a.jar.cookies.get("lodge_session")!;
+    assert.equal(ids.length, 2);
+    // The laptop's session is the one whose token is not this browser's.
+    const userId = (await a.kv.get<string>(["users_by_email", email])).value!;
+    let revoked = false;
+    for (const id of ids) {
+      const tokenHash = (await a.kv.get<string>(["user_sessions", userId, id])).value;
+      if (tokenHash && tokenHash !== sha256Hex(mine)) {
+        const res = await a.post(`/account/sessions/${id}/revoke`, {});
+        assert.equal(res.status, 303);
+        await res.body?.cancel();
+        revoked = true;
+      }
+    }
+    assert.ok(revoked);
+    await a.post("/logout", {});
+    await lockOut(a, email);
+    assert.equal(await signInStatus(b, email), 429, "the lost laptop kept no budget");
+    assert.equal(await signInStatus(a, email), 303, "the owner's own browser still gets in");
   } finally {
     close();
   }
