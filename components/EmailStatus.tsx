@@ -30,6 +30,19 @@ export interface EmailStatusProps {
   notice?: string;
 }
 
+/** An address that, when it must wrap (a phone), breaks before the "@" rather than anywhere. */
+export function BreakableEmail({ address }: { address: string }) {
+  const at = address.lastIndexOf("@");
+  if (at <= 0) return <>{address}</>;
+  return (
+    <>
+      {address.slice(0, at)}
+      <wbr />
+      {address.slice(at)}
+    </>
+  );
+}
+
 /** The email card. */
 export function EmailStatus({ user, notice }: EmailStatusProps) {
   const n = ownEntry(EMAIL_NOTICES, notice);
@@ -38,7 +51,10 @@ export function EmailStatus({ user, notice }: EmailStatusProps) {
       <h2 id="email-heading">Email address</h2>
       <div aria-live="polite">{n && <Alert kind={n.kind}>{n.text}</Alert>}</div>
       <p>
-        <strong>{user.email}</strong> — {user.emailVerifiedAt
+        <strong>
+          <BreakableEmail address={user.email} />
+        </strong>{" "}
+        — {user.emailVerifiedAt
           ? <span class="verified">verified</span>
           : <span class="unverified">not verified yet</span>}
       </p>

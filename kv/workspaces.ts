@@ -47,16 +47,25 @@ export interface UserWorkspace {
 /** Most characters in a workspace name. */
 export const WORKSPACE_NAME_MAX = 80;
 
+/** `slug` cut to `max` characters, at a hyphen when that keeps at least half (no "…-lo"). */
+function cutSlug(slug: string, max: number): string {
+  if (slug.length <= max) return slug;
+  const cut = slug.slice(0, max);
+  const hyphen = cut.lastIndexOf("-");
+  const atWord = slug[max] === "-" ? cut : hyphen >= max / 2 ? cut.slice(0, hyphen) : cut;
+  return atWord.replace(/-+$/, "");
+}
+
 /** Turns a name into a URL slug: lowercase ASCII letters, digits and single hyphens. */
 export function slugify(name: string): string {
   const s = name.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase()
-    .replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40).replace(/-+$/, "");
-  return s || "workspace";
+    .replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "");
+  return cutSlug(s, 40) || "workspace";
 }
 
 /** A slug with a short random suffix, for when the plain one is taken. */
 export function suffixedSlug(base: string): string {
-  return `${base.slice(0, 33)}-${
+  return `${cutSlug(base, 33)}-${
     randomToken(4).toLowerCase().replace(/[^a-z0-9]/g, "x").slice(0, 6)
   }`;
 }

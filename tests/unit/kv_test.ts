@@ -17,6 +17,7 @@ import {
   listMembers,
   listUserWorkspaces,
   slugify,
+  suffixedSlug,
 } from "../../kv/workspaces.ts";
 import { attemptsUsed, releaseAttempt, reserveAttempt } from "../../kv/rate_limits.ts";
 import { sha256Hex } from "../../lib/crypto.ts";
@@ -100,6 +101,16 @@ Deno.test("slugify: ASCII, hyphens, never empty", () => {
   assert.equal(slugify("日本"), "workspace");
   assert.equal(slugify("-".repeat(50)), "workspace");
   assert.ok(slugify("x".repeat(100)).length <= 40);
+  // A long name is cut between words, not inside one.
+  assert.equal(
+    slugify("Shahrzad Bahramzadeh Kowalczyk long name's workspace"),
+    "shahrzad-bahramzadeh-kowalczyk-long-name",
+  );
+  assert.match(
+    suffixedSlug("shahrzad-bahramzadeh-kowalczyk-long-name"),
+    /^shahrzad-bahramzadeh-kowalczyk-[a-z0-9x]{6}$/,
+  );
+  assert.equal(slugify("a".repeat(60)), "a".repeat(40)); // one long word: cut inside
 });
 
 Deno.test("sessions: idle timeout, absolute lifetime and touch use the stored times", async () => {
