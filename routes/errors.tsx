@@ -169,12 +169,16 @@ export function routeAwareNotFound(routes: readonly RouteInfo[]): NotFoundHandle
     const get = c.req.method === "GET" || c.req.method === "HEAD";
     if (get && path.length > 1 && path.endsWith("/")) {
       const trimmed = path.replace(/\/+$/, "");
+      // The Location is built from the path as sent, still percent-encoded: the decoded one can
+      // hold control characters ("/w/%7f/"), which no header may carry.
+      const url = new URL(c.req.url);
+      const location = url.pathname.replace(/\/+$/, "");
       // "//host" would be a protocol-relative Location: only single-slash paths are sent on.
       if (
-        trimmed.startsWith("/") && !trimmed.startsWith("//") && methodsFor(trimmed).includes("GET")
+        location.startsWith("/") && !location.startsWith("//") &&
+        methodsFor(trimmed).includes("GET")
       ) {
-        const query = new URL(c.req.url).search;
-        return c.redirect(trimmed + query, 301);
+        return c.redirect(location + url.search, 301);
       }
     }
     // "PUT /login/" is as wrong a method as "PUT /login" (405); "POST /login/" is only a wrong
@@ -199,7 +203,8 @@ export const onError: ErrorHandler<AppEnv> = (err, c) => {
     if (status in TEXT) return errorResponse(c, status);
   }
   if (err instanceof ConflictError) return errorResponse(c, 409);
-  console.error(`[${c.get("requestId")}] ${c.req.method} ${c.req.path}:`, err);
+  // The path as sent (percent-encoded), so a client cannot write lines of its own into the log.
+  console.error(`[${c.get("requestId")}] ${c.req.method} ${new URL(c.req.url).pathname}:`, err);
   captureError(err, { requestId: c.get("requestId") });
   return errorResponse(c, 500);
 };

@@ -328,3 +328,32 @@ Deno.test("TRACE, TRACK and other odd methods on a real server: 405 with Allow, 
     t.close();
   }
 });
+
+Deno.test("trailing-slash redirects keep the path percent-encoded: control characters never reach a header (one GET crashed the server)", async () => {
+  const t = await testApp();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, t.app.fetch);
+  const { port } = server.addr as Deno.NetAddr;
+  try {
+    for (
+      const [path, location] of [
+        ["/w/%7f/", "/w/%7f"],
+        ["/w/a%0d%0aX-Evil:%20y/", "/w/a%0d%0aX-Evil:%20y"],
+        ["/w/a%00b/", "/w/a%00b"],
+        ["/w/caf%C3%A9/", "/w/caf%C3%A9"],
+        ["/w/x/export/", "/w/x/export"],
+      ]
+    ) {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, { redirect: "manual" });
+      assert.equal(res.status, 301, path);
+      assert.equal(res.headers.get("location"), location, path);
+      await res.body?.cancel();
+    }
+    // The server is still up.
+    const ok = await fetch(`http://127.0.0.1:${port}/login`);
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+  } finally {
+    await server.shutdown();
+    t.close();
+  }
+});
