@@ -18,6 +18,7 @@
 import { Hono } from "hono";
 import { Layout } from "../components/Layout.tsx";
 import { Alert, Field } from "../components/Form.tsx";
+import { BreakableEmail } from "../components/EmailStatus.tsx";
 import { type AppEnv, type Ctx, limitedClient, readForm } from "../lib/http.ts";
 import { pageContext, pageContextWithUser, renderPage } from "../lib/render.tsx";
 import { getAuth, signInRequired } from "../lib/auth.ts";
@@ -123,9 +124,11 @@ async function changePage(
         </div>
         {auth.ok && (
           <p>
-            Your address is now{" "}
-            <strong>{auth.user.email}</strong>. We will send a confirmation link to the new address;
-            the change happens when you open it.
+            Your current address is{" "}
+            <strong>
+              <BreakableEmail address={auth.user.email} />
+            </strong>. We will send a confirmation link to the new address; the change happens when
+            you open it.
           </p>
         )}
         <form method="post" action="/account/email" novalidate>

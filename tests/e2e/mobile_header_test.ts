@@ -193,6 +193,19 @@ Deno.test({
         await page.goto(`${server.url}${path}`);
         problems.push(...await phoneProblems(page, path, false));
       }
+
+      // No name, and a long unbroken address: it is the name on the pages ("…'s workspace").
+      await page.goto(`${server.url}/signup`);
+      await page.getByLabel("Email").fill("pw1796384294177longaddress@example.com");
+      await page.getByLabel("Password").fill(GOOD_PASSWORD);
+      await page.getByRole("button", { name: "Create account" }).click();
+      await page.waitForURL(/\/w\/[^/]+$/);
+      const longWorkspace = new URL(page.url()).pathname;
+      problems.push(...await phoneProblems(page, longWorkspace, true));
+      for (const path of ["/account", "/account/email"]) {
+        await page.goto(`${server.url}${path}`);
+        problems.push(...await phoneProblems(page, path, true));
+      }
       assert.deepEqual(problems, []);
       assert.deepEqual(errors, []);
       await context.close();
