@@ -244,6 +244,7 @@ export function passwordRoutes(): Hono<AppEnv> {
       enqueueMail(op, user.email, {
         kind: "password_changed",
         forgotUrl: new URL("/password/forgot", config.appUrl).href,
+        byReset: true,
       });
     });
     if (!result.ok) return failurePage(c, result.reason);

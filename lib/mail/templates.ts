@@ -20,7 +20,12 @@ export type MailContent =
   | { kind: "verify_new_email"; link: string; expiresInSeconds: number; newEmail: string }
   | { kind: "email_change_notice"; newEmail: string; accountUrl: string }
   | { kind: "password_reset"; link: string; expiresInSeconds: number }
-  | { kind: "password_changed"; forgotUrl: string }
+  | {
+    kind: "password_changed";
+    forgotUrl: string;
+    /** Changed by a reset link (every session ended) rather than on a signed-in device. */
+    byReset?: boolean;
+  }
   | { kind: "smoke_test"; sentAt: string };
 
 /** The kinds of mail Lodge sends. */
@@ -170,7 +175,9 @@ export function renderMail(content: MailContent): RenderedMail {
         subject: `Your ${PRODUCT} password was changed`,
         heading: "Your password was changed",
         lines: [
-          `The password of your ${PRODUCT} account was just changed, and every other session was signed out (the device that changed it stays signed in).`,
+          content.byReset
+            ? `The password of your ${PRODUCT} account was just reset with a link sent to this address, and every session was signed out.`
+            : `The password of your ${PRODUCT} account was just changed, and every other session was signed out (the device that changed it stays signed in).`,
         ],
         action: { label: "Reset your password", url: content.forgotUrl },
         footer: "If this was you, there is nothing to do. " + NOT_YOU_CHANGED,

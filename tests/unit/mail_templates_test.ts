@@ -81,3 +81,14 @@ Deno.test("email configuration: defaults and errors naming the variable", () => 
   assert.equal(r.resendBaseUrl, "http://127.0.0.1:9");
   assert.equal(r.emailVerificationRequired, true);
 });
+
+Deno.test("the password-changed mail says what happened: a reset signs every session out, a change keeps its device", () => {
+  const reset = renderMail({ kind: "password_changed", forgotUrl: "http://x/f", byReset: true });
+  assert.match(
+    reset.text,
+    /reset with a link sent to this address, and every session was signed out/,
+  );
+  assert.doesNotMatch(reset.text, /stays signed in/);
+  const change = renderMail({ kind: "password_changed", forgotUrl: "http://x/f" });
+  assert.match(change.text, /the device that changed it stays signed in/);
+});
