@@ -155,7 +155,12 @@ function resetForm(c: Ctx, errors: { password?: string; confirm?: string } = {})
         </div>
         <p>After this, every device signed in to your account is signed out.</p>
         <form method="post" action="/password/reset" novalidate>
-          <NewPasswordField label="New password" error={errors.password} autofocus />
+          {/* Focus goes where the error is: the repeat field when only it is wrong. */}
+          <NewPasswordField
+            label="New password"
+            error={errors.password}
+            autofocus={!errors.confirm || !!errors.password}
+          />
           <Field
             label="Repeat the new password"
             name="confirm"
@@ -163,6 +168,7 @@ function resetForm(c: Ctx, errors: { password?: string; confirm?: string } = {})
             error={errors.confirm}
             autocomplete="new-password"
             required
+            autofocus={!!errors.confirm && !errors.password}
           />
           <button type="submit" class="button primary">Set new password</button>
         </form>

@@ -342,3 +342,22 @@ Deno.test("forgot: same status, headers and page for known and unknown addresses
     t.close();
   }
 });
+
+Deno.test("reset form: when only the repeat is wrong, focus goes to the repeat field", async () => {
+  const t = await testApp();
+  const mail = startMail(t);
+  try {
+    const { email } = await t.signup();
+    const m = await resetMail(t, mail, email);
+    const { go } = await openLink(t, linkIn(m));
+    const res = await submit(go, NEW_PASSWORD, "something-else-entirely-9");
+    assert.equal(res.status, 422);
+    const html = await res.text();
+    assert.match(html, /do not match/);
+    const autofocused = [...html.matchAll(/<input[^>]*autofocus[^>]*>/g)].map((x) => x[0]);
+    assert.equal(autofocused.length, 1);
+    assert.match(autofocused[0], /name="confirm"/);
+  } finally {
+    await mail.close();
+  }
+});
