@@ -15,7 +15,13 @@
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { Ctx } from "./http.ts";
 import type { Config } from "./config.ts";
-import { loadSession, type Session, type SessionFailure } from "../kv/sessions.ts";
+import {
+  getSessionRevocation,
+  loadSession,
+  type RevocationReason,
+  type Session,
+  type SessionFailure,
+} from "../kv/sessions.ts";
 import { getUser, type User } from "../kv/users.ts";
 import {
   addTrustedDevice,
@@ -24,7 +30,7 @@ import {
   MAX_DEVICE_TOKENS,
   trustedTokensOf,
 } from "../kv/devices.ts";
-import { randomToken } from "./crypto.ts";
+import { randomToken, sha256Hex } from "./crypto.ts";
 
 /** The session cookie's name for a configuration. */
 export function sessionCookieName(config: Config): string {
@@ -152,11 +158,20 @@ export function setAuth(c: Ctx, state: AuthState): void {
   AUTH.set(c.req.raw, Promise.resolve(state));
 }
 
+/** Why a page says the session ended, by how it ended (the sign-in page's `m` notices). */
+const ENDED_NOTICE: Partial<Record<RevocationReason, string>> = {
+  password_changed: "password_changed",
+  revoked: "revoked",
+  signed_out_everywhere: "revoked",
+  logout: "signed_out",
+};
+
 /**
  * The answer for a request that needs a session and has none: 303 to the sign-in page
- * with `next` for pages, 401 JSON for /api. A stale cookie is cleared.
+ * with `next` for pages, 401 JSON for /api. A stale cookie is cleared. A page says why, when
+ * KV still knows how the session ended (signed out from another device, password changed).
  */
-export function signInRequired(c: Ctx, reason: SessionFailure): Response {
+export async function signInRequired(c: Ctx, reason: SessionFailure): Promise<Response> {
   if (reason !== "missing") clearSessionCookie(c);
   if (c.req.path.startsWith("/api/")) {
     return c.json({
@@ -170,5 +185,11 @@ export function signInRequired(c: Ctx, reason: SessionFailure): Response {
   const next = url.pathname + url.search;
   const params = new URLSearchParams({ next });
   if (reason === "idle_timeout" || reason === "expired") params.set("m", "expired");
+  const token = sessionToken(c);
+  if (reason === "unknown" && token) {
+    const ended = await getSessionRevocation(c.get("kv"), sha256Hex(token));
+    const notice = ended ? ENDED_NOTICE[ended.reason] : undefined;
+    if (notice) params.set("m", notice);
+  }
   return c.redirect(`/login?${params}`, 303);
 }

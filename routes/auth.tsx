@@ -45,6 +45,7 @@ const NOTICES: Record<string, string> = {
     "Your password was changed and every session was signed out. Sign in with your new password.",
   password_changed:
     "Your password was just changed on another device, which signed you out here. Sign in with the new password.",
+  revoked: "You were signed out from another device. Sign in again to continue.",
 };
 
 interface SignupValues {

@@ -176,7 +176,7 @@ function PasswordPage(
 
 async function requireAuth(c: Ctx): Promise<SignedIn | Response> {
   const auth = await getAuth(c);
-  return auth.ok ? auth : signInRequired(c, auth.reason);
+  return auth.ok ? auth : await signInRequired(c, auth.reason);
 }
 
 /**

@@ -20,7 +20,7 @@ Deno.test("login: success lands in the default workspace; sign out ends the sess
     // The old cookie is dead on the very next request.
     res = await t.app.request(`${t.origin}/w/kim`, { headers: { cookie: first } });
     assert.equal(res.status, 303);
-    assert.equal(res.headers.get("location"), "/login?next=%2Fw%2Fkim");
+    assert.equal(res.headers.get("location"), "/login?next=%2Fw%2Fkim&m=signed_out");
 
     res = await t.request("/login?m=signed_out");
     assert.match(await res.text(), /You have signed out/);

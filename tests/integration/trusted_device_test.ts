@@ -298,3 +298,36 @@ Deno.test("signing one session out from another device drops that browser's trus
     close();
   }
 });
+
+Deno.test("a page opened after being signed out elsewhere says why on the sign-in page", async () => {
+  const { a, b, close } = await twoBrowsers();
+  try {
+    const { email, location } = await a.signup("why@example.com");
+    assert.equal(await signInStatus(b, email), 303);
+    // From a: sign out all other devices. b's next page load says so.
+    await (await a.post("/account/sessions/revoke-others", {})).body?.cancel();
+    let res = await b.request(location, { redirect: "manual" });
+    assert.equal(res.status, 303);
+    const to = new URL(res.headers.get("location")!, b.origin);
+    assert.equal(to.pathname, "/login");
+    assert.equal(to.searchParams.get("m"), "revoked");
+    assert.equal(to.searchParams.get("next"), location);
+    assert.match(
+      await (await b.request(to.pathname + to.search)).text(),
+      /signed out from another device/,
+    );
+    // b signs in again; a changes the password: b learns that instead.
+    assert.equal(await signInStatus(b, email), 303);
+    const NEW = "sturdy-harbour-lamp-58";
+    await (await a.post("/account/password", { current: GOOD_PASSWORD, password: NEW })).body
+      ?.cancel();
+    res = await b.request("/account", { redirect: "manual" });
+    assert.equal(
+      new URL(res.headers.get("location")!, b.origin).searchParams.get("m"),
+      "password_changed",
+    );
+    await res.body?.cancel();
+  } finally {
+    close();
+  }
+});
