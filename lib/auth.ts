@@ -32,6 +32,9 @@ import {
 } from "../kv/devices.ts";
 import { randomToken, sha256Hex } from "./crypto.ts";
 
+/** A 256-bit token from `randomToken()`: 43 base64url characters (session and device cookies). */
+const TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
 /** The session cookie's name for a configuration. */
 export function sessionCookieName(config: Config): string {
   return config.secureCookies ? "__Host-lodge_session" : "lodge_session";
@@ -61,7 +64,7 @@ export function clearSessionCookie(c: Ctx): void {
 /** The raw session token from the request's cookie, if any. */
 export function sessionToken(c: Ctx): string | undefined {
   const t = getCookie(c, sessionCookieName(c.get("config")));
-  return t && /^[A-Za-z0-9_-]{43}$/.test(t) ? t : undefined;
+  return t && TOKEN.test(t) ? t : undefined;
 }
 
 /** The device cookie's name (see kv/devices.ts): the browser's device tokens, one per account. */
@@ -69,12 +72,10 @@ export function deviceCookieName(config: Config): string {
   return config.secureCookies ? "__Host-lodge_device" : "lodge_device";
 }
 
-const DEVICE_TOKEN = /^[A-Za-z0-9_-]{43}$/;
-
 /** The well-formed device tokens in the browser's cookie (at most {@link MAX_DEVICE_TOKENS}). */
 export function deviceTokens(c: Ctx): string[] {
   const raw = getCookie(c, deviceCookieName(c.get("config"))) ?? "";
-  return [...new Set(raw.split(".").filter((t) => DEVICE_TOKEN.test(t)))].slice(
+  return [...new Set(raw.split(".").filter((t) => TOKEN.test(t)))].slice(
     0,
     MAX_DEVICE_TOKENS,
   );

@@ -447,12 +447,6 @@ export function authRoutes(): Hono<AppEnv> {
     c.header("Allow", "POST");
     return errorResponse(c, 405, "Use the “Sign out” button to sign out.");
   });
-  for (const path of ["/signup", "/login"]) {
-    app.all(path, (c) => {
-      c.header("Allow", "GET, HEAD, POST");
-      return errorResponse(c, 405);
-    });
-  }
 
   return app;
 }

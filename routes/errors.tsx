@@ -133,7 +133,8 @@ interface RouteInfo {
 }
 
 /**
- * A notFound handler that knows the app's routes: a path that exists for other methods gets
+ * A notFound handler that knows the app's routes (routes that answer wrong methods themselves,
+ * with a message of their own, use `app.all`): a path that exists for other methods gets
  * 405 with `Allow` (not a 404 that says the page is gone), and a GET of a page's path with a
  * trailing slash (`/login/`) is sent to the page with a relative 301. Everything else is the
  * plain 404. Build it after every route is mounted.
@@ -166,28 +167,25 @@ export function routeAwareNotFound(routes: readonly RouteInfo[]): NotFoundHandle
   };
   return (c) => {
     const path = c.req.path;
-    const get = c.req.method === "GET" || c.req.method === "HEAD";
-    if (get && path.length > 1 && path.endsWith("/")) {
-      const trimmed = path.replace(/\/+$/, "");
+    const method = c.req.method.toUpperCase();
+    // What "/login/" would allow as "/login" (nothing for a path without a trailing slash).
+    const slashless = path.length > 1 && path.endsWith("/")
+      ? methodsFor(path.replace(/\/+$/, ""))
+      : [];
+    if ((method === "GET" || method === "HEAD") && slashless.includes("GET")) {
       // The Location is built from the path as sent, still percent-encoded: the decoded one can
       // hold control characters ("/w/%7f/"), which no header may carry.
       const url = new URL(c.req.url);
       const location = url.pathname.replace(/\/+$/, "");
       // "//host" would be a protocol-relative Location: only single-slash paths are sent on.
-      if (
-        location.startsWith("/") && !location.startsWith("//") &&
-        methodsFor(trimmed).includes("GET")
-      ) {
+      if (location.startsWith("/") && !location.startsWith("//")) {
         return c.redirect(location + url.search, 301);
       }
     }
     // "PUT /login/" is as wrong a method as "PUT /login" (405); "POST /login/" is only a wrong
     // path (404: an Allow listing POST beside a 405 would contradict itself).
     let methods = methodsFor(path);
-    if (methods.length === 0 && path.length > 1 && path.endsWith("/")) {
-      const trimmed = methodsFor(path.replace(/\/+$/, ""));
-      if (!trimmed.includes(c.req.method.toUpperCase())) methods = trimmed;
-    }
+    if (methods.length === 0 && !slashless.includes(method)) methods = slashless;
     if (methods.length > 0) {
       c.header("Allow", methods.join(", "));
       return errorResponse(c, 405);

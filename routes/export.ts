@@ -15,7 +15,7 @@ import { getAuth, signInRequired } from "../lib/auth.ts";
 import { getWorkspaceForMember } from "../kv/workspaces.ts";
 import { buildWorkspaceExport } from "../kv/export.ts";
 import { addAuditEvent } from "../kv/audit.ts";
-import { errorResponse, errorResponseForUser } from "./errors.tsx";
+import { errorResponseForUser } from "./errors.tsx";
 import { breadcrumb } from "../lib/observability.ts";
 
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
@@ -64,10 +64,6 @@ export function exportRoutes(): Hono<AppEnv> {
     await op.commit();
     breadcrumb("backup", "workspace exported", { workspaceId: member.workspace.id });
     return new Response(JSON.stringify(doc, null, 2), { headers });
-  });
-  app.all("/w/:slug/export", (c) => {
-    c.header("Allow", "GET, HEAD");
-    return errorResponse(c, 405);
   });
   return app;
 }

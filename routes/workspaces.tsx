@@ -32,7 +32,7 @@ import {
   userWorkspaceHints,
   type Workspace,
 } from "../kv/workspaces.ts";
-import { errorResponse, errorResponseForUser } from "./errors.tsx";
+import { errorResponseForUser } from "./errors.tsx";
 import { landingPath } from "./auth.tsx";
 import { verificationRequiredPage } from "./verify_email.tsx";
 
@@ -229,11 +229,6 @@ export function workspaceRoutes(): Hono<AppEnv> {
       !loaded.view.workspace.personal
     ) return verificationRequiredPage(c);
     return renderWorkspace(c, loaded.view);
-  });
-
-  app.all("/w/:slug", (c) => {
-    c.header("Allow", "GET, HEAD");
-    return errorResponse(c, 405);
   });
 
   return app;
